@@ -1,0 +1,174 @@
+"""Part 1: saving a model to a JSON file and loading it back, safely.
+
+A model file is a JSON object, the *envelope*::
+
+    {
+      "format_version": 1,
+      "type": "deployment.LogisticRegression",
+      "version": "1.0.0",
+      "metadata": {"trained_at": "2026-01-31T12:00:00Z", "accuracy": 0.97},
+      "checksum": "<sha256 hex of the canonical JSON of parameters>",
+      "parameters": {"C": 1.0, "coef": {"dtype": "float64", "shape": [1, 30], "data": [...]}, ...}
+    }
+
+Why JSON and not pickle: a person can read it, any language can load it,
+and loading it runs no code. Why a checksum: a file changed after it was
+saved (by accident or on purpose) is refused instead of silently serving a
+different model. Why an atomic write: a crash mid-save must never leave a
+half-written file where a good model used to be.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFormatError, ValidationError
+from .model_codecs import codec_for_model, codec_for_type
+from .versions import validate_version
+
+__all__ = [
+    "FORMAT_VERSION", "SerializedModel", "save_model", "load_model", "load_serialized",
+    "encode_array", "decode_array", "parameters_checksum",
+]
+
+FORMAT_VERSION = 1
+"""The newest file format this code writes and reads."""
+
+INLINE_LIMIT = 10_000
+"""Arrays up to this many elements are written as readable numbers; larger ones as base64 bytes."""
+
+ARRAY_DTYPES = ("float64", "float32", "int64", "int32", "bool", "str")
+"""The element types an encoded array may have."""
+
+
+@dataclass
+class SerializedModel:
+    """The envelope of a model file, as stored (arrays still encoded)."""
+
+    type: str
+    version: str
+    parameters: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    checksum: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict, in the order the file shows it."""
+        return {
+            "format_version": self.format_version,
+            "type": self.type,
+            "version": self.version,
+            "metadata": self.metadata,
+            "checksum": self.checksum,
+            "parameters": self.parameters,
+        }
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC with a ``Z``: ``2026-01-31T12:00:00.123456Z``."""
+    moment = moment or datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        raise ValidationError(f"Timestamp {moment!r} has no time zone; use a UTC datetime.")
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def encode_array(array: np.ndarray) -> dict[str, Any]:
+    """Encode a numpy array as JSON that restores it exactly: dtype, shape and every bit.
+
+    Small arrays (up to ``INLINE_LIMIT`` elements) keep readable numbers in
+    ``"data"``: Python writes the shortest decimal that parses back to the
+    same float64, so nothing is lost. Larger arrays store their
+    little-endian bytes as base64 in ``"base64"``: parsing a million
+    decimals is slow, decoding bytes is not.
+
+    >>> encode_array(np.array([0.5, 2.0]))
+    {'dtype': 'float64', 'shape': [2], 'data': [0.5, 2.0]}
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write encode_array(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+    )
+
+
+def decode_array(encoded: dict[str, Any], where: str) -> np.ndarray:
+    """Rebuild the array that ``encode_array`` encoded, or raise ModelFormatError naming ``where``.
+
+    >>> decode_array({"dtype": "float64", "shape": [2], "data": [0.5, 2.0]}, "model.json")
+    array([0.5, 2. ])
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write decode_array(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+    )
+
+
+def parameters_checksum(parameters: dict[str, Any]) -> str:
+    """The sha256 hex digest of the canonical JSON of ``parameters``.
+
+    Canonical means ``json.dumps(parameters, sort_keys=True, separators=(",", ":"))``,
+    so any tool in any language can recompute it and check a file.
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write parameters_checksum(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+    )
+
+
+def save_model(
+    model: Any,
+    filepath: str | os.PathLike,
+    *,
+    version: str = "1.0.0",
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Save a fitted model as a JSON model file and return its path.
+
+    ``metadata`` may hold ``trained_at`` (a UTC datetime or ISO string;
+    default: now), ``accuracy`` (a number) and any other JSON-ready keys.
+    The write is atomic: the file is written to a temporary file in the
+    same folder, flushed to disk, then renamed over ``filepath``, so a
+    crash leaves either the old file or the new one.
+
+    Raises ValidationError for an unfitted or unsupported model, a version
+    that is not semantic, or metadata that JSON cannot hold.
+
+    >>> path = save_model(model, "models/cancer.json", version="1.0.0",
+    ...                   metadata={"accuracy": 0.97})
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write save_model(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+    )
+
+
+def load_serialized(filepath: str | os.PathLike) -> SerializedModel:
+    """Read and check a model file's envelope without building the model.
+
+    Every field is checked and the checksum verified, so a model built
+    from the result is the model that was saved. Raises FileNotFoundError
+    for a missing file and ModelFormatError, naming the file and the
+    problem, for anything else wrong with it.
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write load_serialized(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+    )
+
+
+def load_model(filepath: str | os.PathLike) -> Any:
+    """Load a model saved by ``save_model``: check the file, then rebuild the model.
+
+    The model's type is looked up in the allow-list ``model_codecs.CODECS``;
+    nothing named in the file is ever imported or called.
+
+    >>> model = load_model("models/cancer.json")
+    >>> model.predict(X_test[:3])
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write load_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+    )

@@ -1,0 +1,344 @@
+"""Part 1: saving a model to a JSON file and loading it back, safely.
+
+A model file is a JSON object, the *envelope*::
+
+    {
+      "format_version": 1,
+      "type": "deployment.LogisticRegression",
+      "version": "1.0.0",
+      "metadata": {"trained_at": "2026-01-31T12:00:00Z", "accuracy": 0.97},
+      "checksum": "<sha256 hex of the canonical JSON of parameters>",
+      "parameters": {"C": 1.0, "coef": {"dtype": "float64", "shape": [1, 30], "data": [...]}, ...}
+    }
+
+Why JSON and not pickle: a person can read it, any language can load it,
+and loading it runs no code. Why a checksum: a file changed after it was
+saved (by accident or on purpose) is refused instead of silently serving a
+different model. Why an atomic write: a crash mid-save must never leave a
+half-written file where a good model used to be.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelFormatError, ValidationError
+from .model_codecs import codec_for_model, codec_for_type
+from .versions import validate_version
+
+__all__ = [
+    "FORMAT_VERSION", "SerializedModel", "save_model", "load_model", "load_serialized",
+    "encode_array", "decode_array", "parameters_checksum",
+]
+
+FORMAT_VERSION = 1
+"""The newest file format this code writes and reads."""
+
+INLINE_LIMIT = 10_000
+"""Arrays up to this many elements are written as readable numbers; larger ones as base64 bytes."""
+
+ARRAY_DTYPES = ("float64", "float32", "int64", "int32", "bool", "str")
+"""The element types an encoded array may have."""
+
+
+@dataclass
+class SerializedModel:
+    """The envelope of a model file, as stored (arrays still encoded)."""
+
+    type: str
+    version: str
+    parameters: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    checksum: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict, in the order the file shows it."""
+        return {
+            "format_version": self.format_version,
+            "type": self.type,
+            "version": self.version,
+            "metadata": self.metadata,
+            "checksum": self.checksum,
+            "parameters": self.parameters,
+        }
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC with a ``Z``: ``2026-01-31T12:00:00.123456Z``."""
+    moment = moment or datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        raise ValidationError(f"Timestamp {moment!r} has no time zone; use a UTC datetime.")
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def encode_array(array: np.ndarray) -> dict[str, Any]:
+    """Encode a numpy array as JSON that restores it exactly: dtype, shape and every bit.
+
+    Small arrays (up to ``INLINE_LIMIT`` elements) keep readable numbers in
+    ``"data"``: Python writes the shortest decimal that parses back to the
+    same float64, so nothing is lost. Larger arrays store their
+    little-endian bytes as base64 in ``"base64"``: parsing a million
+    decimals is slow, decoding bytes is not.
+
+    >>> encode_array(np.array([0.5, 2.0]))
+    {'dtype': 'float64', 'shape': [2], 'data': [0.5, 2.0]}
+    """
+    ### BEGIN SOLUTION part=1 section="2. Saving a model"
+    dtype = "str" if array.dtype.kind == "U" else str(array.dtype)
+    if dtype not in ARRAY_DTYPES:
+        raise ValidationError(f"Cannot save an array of dtype {array.dtype}; supported: {ARRAY_DTYPES}.")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValidationError("Cannot save an array holding NaN or infinite numbers.")
+    encoded: dict[str, Any] = {"dtype": dtype, "shape": list(array.shape)}
+    if array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous:
+        # Memory order changes how BLAS sums a matrix product, so keep it: bit-identical predictions.
+        encoded["order"] = "F"
+    if array.size <= INLINE_LIMIT or dtype == "str":
+        encoded["data"] = array.ravel().tolist()
+    else:
+        raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        encoded["base64"] = base64.b64encode(raw).decode("ascii")
+    return encoded
+    ### END SOLUTION
+
+
+def decode_array(encoded: dict[str, Any], where: str) -> np.ndarray:
+    """Rebuild the array that ``encode_array`` encoded, or raise ModelFormatError naming ``where``.
+
+    >>> decode_array({"dtype": "float64", "shape": [2], "data": [0.5, 2.0]}, "model.json")
+    array([0.5, 2. ])
+    """
+    ### BEGIN SOLUTION part=1 section="3. Loading a model"
+    dtype, shape = encoded.get("dtype"), encoded.get("shape")
+    if dtype not in ARRAY_DTYPES:
+        raise ModelFormatError(f"{where}: array dtype {dtype!r} is not one of {ARRAY_DTYPES}.")
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise ModelFormatError(f"{where}: array shape {shape!r} is not a list of sizes.")
+    size = int(np.prod(shape))
+    if "base64" in encoded:
+        try:
+            raw = base64.b64decode(encoded["base64"], validate=True)
+        except (TypeError, ValueError):
+            raise ModelFormatError(f"{where}: array bytes are not valid base64.") from None
+        little_endian = np.dtype(dtype).newbyteorder("<")
+        if dtype == "str" or len(raw) != size * little_endian.itemsize:
+            raise ModelFormatError(f"{where}: array bytes do not fit dtype {dtype} and shape {shape}.")
+        array = np.frombuffer(raw, dtype=little_endian).astype(dtype)
+    else:
+        data = encoded.get("data")
+        if not isinstance(data, list) or len(data) != size:
+            raise ModelFormatError(f"{where}: array data must be a list of {size} values for shape {shape}.")
+        if not all(_matches_dtype(value, dtype) for value in data):
+            raise ModelFormatError(f"{where}: array data holds values that are not {dtype}.")
+        array = np.array(data, dtype=dtype if dtype != "str" else str)
+    array = array.reshape(shape)
+    return np.asfortranarray(array) if encoded.get("order") == "F" else array
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION part=1 section="3. Loading a model"
+def _matches_dtype(value: Any, dtype: str) -> bool:
+    if dtype == "bool":
+        return isinstance(value, bool)
+    if dtype == "str":
+        return isinstance(value, str)
+    if isinstance(value, bool):
+        return False
+    if dtype.startswith("int"):
+        return isinstance(value, int)
+    return isinstance(value, (int, float))
+
+
+def _to_json(value: Any) -> Any:
+    """A codec's state with every numpy array encoded."""
+    if isinstance(value, np.ndarray):
+        return encode_array(value)
+    if isinstance(value, dict):
+        return {key: _to_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_json(item) for item in value]
+    return value
+
+
+def _from_json(value: Any, where: str) -> Any:
+    """The inverse of ``_to_json``: every encoded array decoded."""
+    if isinstance(value, dict):
+        if "dtype" in value and "shape" in value:
+            return decode_array(value, where)
+        return {key: _from_json(item, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_from_json(item, where) for item in value]
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"the non-finite number {name} is not allowed in a model file")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as temp:
+            temp.write(text)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    # Make the rename itself durable: fsync the folder that holds the entry.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+### END SOLUTION
+
+
+def parameters_checksum(parameters: dict[str, Any]) -> str:
+    """The sha256 hex digest of the canonical JSON of ``parameters``.
+
+    Canonical means ``json.dumps(parameters, sort_keys=True, separators=(",", ":"))``,
+    so any tool in any language can recompute it and check a file.
+    """
+    ### BEGIN SOLUTION part=1 section="2. Saving a model"
+    canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    ### END SOLUTION
+
+
+def save_model(
+    model: Any,
+    filepath: str | os.PathLike,
+    *,
+    version: str = "1.0.0",
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Save a fitted model as a JSON model file and return its path.
+
+    ``metadata`` may hold ``trained_at`` (a UTC datetime or ISO string;
+    default: now), ``accuracy`` (a number) and any other JSON-ready keys.
+    The write is atomic: the file is written to a temporary file in the
+    same folder, flushed to disk, then renamed over ``filepath``, so a
+    crash leaves either the old file or the new one.
+
+    Raises ValidationError for an unfitted or unsupported model, a version
+    that is not semantic, or metadata that JSON cannot hold.
+
+    >>> path = save_model(model, "models/cancer.json", version="1.0.0",
+    ...                   metadata={"accuracy": 0.97})
+    """
+    ### BEGIN SOLUTION part=1 section="2. Saving a model"
+    path = Path(filepath)
+    validate_version(version)
+    codec = codec_for_model(model)
+    parameters = _to_json(codec.get_state(model))
+
+    metadata = dict(metadata or {})
+    trained_at = metadata.get("trained_at")
+    if trained_at is None or isinstance(trained_at, datetime):
+        metadata["trained_at"] = utc_timestamp(trained_at)
+    accuracy = metadata.get("accuracy")
+    if accuracy is not None and (isinstance(accuracy, bool) or not isinstance(accuracy, (int, float))
+                                 or not np.isfinite(accuracy)):
+        raise ValidationError(f"metadata['accuracy'] must be a finite number, got {accuracy!r}.")
+
+    envelope = SerializedModel(codec.type_name, version, parameters, metadata,
+                               FORMAT_VERSION, parameters_checksum(parameters))
+    try:
+        text = json.dumps(envelope.to_dict(), indent=2, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"Cannot save the metadata of {path}: {exc}.") from None
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Cannot save {path}: the folder {path.parent} does not exist.")
+    _atomic_write_text(path, text + "\n")
+    return path
+    ### END SOLUTION
+
+
+def load_serialized(filepath: str | os.PathLike) -> SerializedModel:
+    """Read and check a model file's envelope without building the model.
+
+    Every field is checked and the checksum verified, so a model built
+    from the result is the model that was saved. Raises FileNotFoundError
+    for a missing file and ModelFormatError, naming the file and the
+    problem, for anything else wrong with it.
+    """
+    ### BEGIN SOLUTION part=1 section="3. Loading a model"
+    path = Path(filepath)
+    if not path.exists():
+        raise FileNotFoundError(f"Model file {path} does not exist.")
+    if not path.is_file():
+        raise ModelFormatError(f"{path}: is not a file.")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ModelFormatError(f"{path}: the file is empty.")
+    try:
+        document = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise ModelFormatError(f"{path}: the file is not UTF-8 text.") from None
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(raw.rstrip()):
+            raise ModelFormatError(f"{path}: the JSON ends early; the file is truncated.") from None
+        raise ModelFormatError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}).") from None
+    except ValueError as exc:
+        raise ModelFormatError(f"{path}: {exc}.") from None
+    if not isinstance(document, dict):
+        raise ModelFormatError(f"{path}: a model file must hold a JSON object, got {type(document).__name__}.")
+
+    format_version = document.get("format_version")
+    if type(format_version) is not int or format_version < 1:
+        raise ModelFormatError(f"{path}: format_version must be a positive integer, got {format_version!r}.")
+    if format_version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{path}: format_version {format_version} is newer than this code reads ({FORMAT_VERSION}); upgrade the package."
+        )
+    expected = {"type": str, "version": str, "metadata": dict, "checksum": str, "parameters": dict}
+    for key, kind in expected.items():
+        if key not in document:
+            raise ModelFormatError(f"{path}: the field {key!r} is missing.")
+        if not isinstance(document[key], kind):
+            raise ModelFormatError(f"{path}: the field {key!r} must be a {kind.__name__}, got {type(document[key]).__name__}.")
+    codec_for_type(document["type"], where=str(path))
+    try:
+        validate_version(document["version"])
+    except ValidationError as exc:
+        raise ModelFormatError(f"{path}: {exc}") from None
+    if not isinstance(document["metadata"].get("trained_at"), str):
+        raise ModelFormatError(f"{path}: metadata.trained_at must be an ISO 8601 timestamp string.")
+    if parameters_checksum(document["parameters"]) != document["checksum"]:
+        raise ModelFormatError(
+            f"{path}: the checksum does not match the parameters; the file was changed after it was saved."
+        )
+    return SerializedModel(document["type"], document["version"], document["parameters"],
+                           document["metadata"], format_version, document["checksum"])
+    ### END SOLUTION
+
+
+def load_model(filepath: str | os.PathLike) -> Any:
+    """Load a model saved by ``save_model``: check the file, then rebuild the model.
+
+    The model's type is looked up in the allow-list ``model_codecs.CODECS``;
+    nothing named in the file is ever imported or called.
+
+    >>> model = load_model("models/cancer.json")
+    >>> model.predict(X_test[:3])
+    """
+    ### BEGIN SOLUTION part=1 section="3. Loading a model"
+    serialized = load_serialized(filepath)
+    where = str(filepath)
+    codec = codec_for_type(serialized.type, where=where)
+    return codec.build(_from_json(serialized.parameters, where), where)
+    ### END SOLUTION

@@ -1,0 +1,89 @@
+"""The workbook's own machinery: pins, the release generator, the graded tests' markers."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT / "tools"))
+
+import release  # noqa: E402  (tools/release.py)
+
+
+def _pins(lines):
+    return sorted(line.strip().lstrip("- ").strip() for line in lines
+                  if re.match(r"^\s*-?\s*[A-Za-z0-9_.\-\[\]]+==", line))
+
+
+def test_environment_yml_carries_the_same_pins_as_requirements():
+    requirements = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    environment = _pins((ROOT / "environment.yml").read_text().splitlines())
+    assert requirements, "requirements.txt pins nothing"
+    assert environment == requirements
+
+
+def test_every_requirement_is_pinned_exactly():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert "==" in line, f"requirements.txt: {line!r} is not pinned with =="
+
+
+def test_solution_block_in_a_function_becomes_a_stub_that_names_the_part():
+    source = '''
+def add(a, b):
+    """Add two numbers."""
+    ### BEGIN SOLUTION part=2 section="1. Adding"
+    return a + b
+    ### END SOLUTION
+'''
+    stub = release.strip_solutions(source, "example.py")
+    assert "return a + b" not in stub
+    assert '"""Add two numbers."""' in stub
+    assert "def add(a, b):" in stub
+    namespace = {}
+    exec(compile(stub, "example.py", "exec"), namespace)
+    with pytest.raises(NotImplementedError, match=r"Part 2 .*add\(\).*02_inference_api.ipynb.*1\. Adding"):
+        namespace["add"](1, 2)
+
+
+def test_solution_block_at_module_level_is_removed():
+    source = '''
+GIVEN = 1
+### BEGIN SOLUTION part=1 section="2. Saving"
+def _helper():
+    return 2
+### END SOLUTION
+'''
+    stub = release.strip_solutions(source, "example.py")
+    assert "GIVEN = 1" in stub and "_helper" not in stub
+
+
+@pytest.mark.parametrize("source, problem", [
+    ('### BEGIN SOLUTION part=1 section="x"\nx = 1\n', "without an END"),
+    ("x = 1\n### END SOLUTION\n", "without a BEGIN"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "part=N"),
+])
+def test_malformed_markers_are_reported(source, problem):
+    with pytest.raises(release.ReleaseError, match=problem):
+        release.strip_solutions(source, "example.py")
+
+
+def test_committed_student_package_matches_the_generator(capsys):
+    assert release.check() == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "tests").glob("test_part*_*.py")), ids=lambda p: p.name)
+def test_graded_test_files_carry_their_part_marker(path):
+    part = re.match(r"test_part(\d)_", path.name).group(1)
+    tree = ast.parse(path.read_text())
+    marked = any(
+        isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets)
+        and f"part{part}" in ast.unparse(node.value)
+        for node in tree.body
+    )
+    assert marked, f"{path.name} must set pytestmark = pytest.mark.part{part}"
