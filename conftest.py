@@ -48,8 +48,6 @@ def pytest_configure(config):
     # Python 3.11+: `python -c`/`-m` in a subprocess must not put the working folder
     # (which holds the student package) ahead of PYTHONPATH.
     os.environ["PYTHONSAFEPATH"] = "1"
-    # Keep notebook plots off screen and progress bars quiet in checked cells.
-    os.environ.setdefault("MPLBACKEND", "Agg")
     import deployment
 
     where = Path(deployment.__file__).resolve().parent

@@ -51,6 +51,21 @@ def add(a, b):
         namespace["add"](1, 2)
 
 
+def test_solution_block_that_is_a_whole_body_without_docstring_becomes_a_stub():
+    source = '''
+class Box:
+    def size(self):
+        ### BEGIN SOLUTION part=4 section="2. Sizes"
+        return 3
+        ### END SOLUTION
+'''
+    stub = release.strip_solutions(source, "example.py")
+    namespace = {}
+    exec(compile(stub, "example.py", "exec"), namespace)
+    with pytest.raises(NotImplementedError, match=r"Box\.size\(\)"):
+        namespace["Box"]().size()
+
+
 def test_solution_block_at_module_level_is_removed():
     source = '''
 GIVEN = 1

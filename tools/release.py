@@ -52,7 +52,7 @@ class ReleaseError(Exception):
     """A solution file whose markers the generator cannot follow."""
 
 
-def _enclosing_functions(source: str) -> dict[int, str]:
+def _enclosing_functions(source: str, filename: str) -> dict[int, str]:
     """Map each line number inside a function body to the function's qualified name."""
     owner: dict[int, str] = {}
 
@@ -60,7 +60,8 @@ def _enclosing_functions(source: str) -> dict[int, str]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 name = prefix + child.name
-                for line in range(child.body[0].lineno, child.end_lineno + 1):
+                # From the line after `def` (a BEGIN comment may precede the first statement).
+                for line in range(child.lineno + 1, child.end_lineno + 1):
                     owner[line] = name
                 visit(child, name + ".")
             elif isinstance(child, ast.ClassDef):
@@ -68,13 +69,17 @@ def _enclosing_functions(source: str) -> dict[int, str]:
             else:
                 visit(child, prefix)
 
-    visit(ast.parse(source), "")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ReleaseError(f"{filename}: not valid Python ({exc}).") from None
+    visit(tree, "")
     return owner
 
 
 def strip_solutions(source: str, filename: str) -> str:
     """The student version of one solution file."""
-    owner = _enclosing_functions(source)
+    owner = _enclosing_functions(source, filename)
     lines = source.splitlines(keepends=True)
     out: list[str] = []
     i = 0
@@ -105,7 +110,10 @@ def strip_solutions(source: str, filename: str) -> str:
     result = "".join(out)
     # Removing a block can leave runs of blank lines; keep at most two.
     result = re.sub(r"\n{4,}", "\n\n\n", result)
-    ast.parse(result)  # the student file must at least be valid Python
+    try:
+        ast.parse(result)  # the student file must at least be valid Python
+    except SyntaxError as exc:
+        raise ReleaseError(f"{filename}: the generated student file is not valid Python ({exc}).") from None
     return result
 
 
