@@ -1,0 +1,245 @@
+"""Part 5: an A/B test that decides with a significance test, not a hunch.
+
+Two versions serve two groups of users; each user's outcome is recorded
+against the version that served them, either a *conversion* (0 or 1: did
+the user click, buy, stay?) or a *numeric metric* (minutes watched, basket
+value). The question is whether the difference between the groups is
+larger than chance alone would make it:
+
+* conversions: the two-proportion z-test (pooled variance under "no
+  difference"), as ``statsmodels.stats.proportion.proportions_ztest``;
+* numeric metrics: Welch's t-test (no equal-variance assumption), as
+  ``scipy.stats.ttest_ind(treatment, control, equal_var=False)``.
+
+Outcomes are kept as running summaries (count, mean, sum of squared
+deviations; Welford's method), so memory stays constant however many users
+take part, and no rounding is lost by summing squares of large numbers.
+
+Decide once, at the sample size planned *before* the test
+(``required_sample_size``): looking at the p-value every day and stopping
+the first time it dips below alpha ("peeking") makes a false "ship" far
+more likely than alpha says.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+from scipy import stats
+
+from .errors import ValidationError
+
+__all__ = [
+    "VariantStats", "ABResult", "ABTest", "two_proportion_ztest", "welch_ttest",
+    "required_sample_size", "DECISIONS", "METRICS",
+]
+
+DECISIONS = ("keep control", "ship treatment", "keep collecting")
+"""What ``ABTest.result()`` may decide."""
+
+METRICS = ("conversion", "numeric")
+"""The kinds of outcome an ``ABTest`` records."""
+
+
+@dataclass
+class VariantStats:
+    """Running summary of one variant's outcomes: count, mean, and M2.
+
+    ``m2`` is the sum of squared deviations from the mean, so the sample
+    variance is ``m2 / (count - 1)``. ``add`` folds in a batch of values
+    with Chan et al.'s update of Welford's method: exact enough to match
+    numpy on the raw values to about 1e-12, in constant memory.
+    """
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    @property
+    def variance(self) -> float:
+        """Sample variance (ddof=1); NaN with fewer than two values."""
+        return self.m2 / (self.count - 1) if self.count > 1 else math.nan
+
+    def add(self, values: Any) -> None:
+        """Fold a batch of values (a number or a 1-D array) into the summary."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write VariantStats.add(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+        )
+
+
+def two_proportion_ztest(
+    successes_treatment: int, n_treatment: int, successes_control: int, n_control: int,
+) -> tuple[float, float]:
+    """Two-sided two-proportion z-test; returns ``(z, p_value)``.
+
+    Under "no difference" both groups share one rate, estimated from both
+    (the *pooled* rate ``p = (x_t + x_c) / (n_t + n_c)``), so::
+
+        z = (x_t/n_t - x_c/n_c) / sqrt(p (1 - p) (1/n_t + 1/n_c))
+        p_value = 2 * (1 - Phi(|z|))
+
+    The same numbers as ``proportions_ztest([x_t, x_c], [n_t, n_c])`` in
+    statsmodels. When every user in both groups has the same outcome (all
+    0 or all 1) there is no variation and no difference: ``(0.0, 1.0)``.
+
+    >>> two_proportion_ztest(120, 1000, 100, 1000)
+    (1.4302..., 0.1526...)
+    """
+    raise NotImplementedError(
+        "Part 5 (A/B testing): write two_proportion_ztest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."
+    )
+
+
+def welch_ttest(
+    mean_treatment: float, variance_treatment: float, n_treatment: int,
+    mean_control: float, variance_control: float, n_control: int,
+) -> tuple[float, float, float]:
+    """Two-sided Welch's t-test from summaries; returns ``(t, degrees_of_freedom, p_value)``.
+
+    Variances are sample variances (ddof=1). With ``a = s_t^2/n_t`` and
+    ``b = s_c^2/n_c``::
+
+        t  = (mean_t - mean_c) / sqrt(a + b)
+        df = (a + b)^2 / (a^2/(n_t - 1) + b^2/(n_c - 1))     (Welch-Satterthwaite)
+        p_value = 2 * (1 - T_df(|t|))
+
+    The same numbers as ``scipy.stats.ttest_ind(treatment, control,
+    equal_var=False)``. Each group needs at least two values.
+    """
+    raise NotImplementedError(
+        "Part 5 (A/B testing): write welch_ttest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."
+    )
+
+
+def required_sample_size(
+    baseline_rate: float, minimum_detectable_effect: float, alpha: float = 0.05, power: float = 0.8,
+) -> int:
+    """Users needed *per variant* to detect a change in a conversion rate.
+
+    ``baseline_rate`` is the control's rate (0.10 for 10%);
+    ``minimum_detectable_effect`` is the smallest *absolute* change worth
+    detecting (0.02: from 10% to 12%). The test is the two-sided
+    two-proportion z-test at level ``alpha``; ``power`` is the chance of
+    detecting an effect of exactly that size. The standard formula (Fleiss,
+    without continuity correction), rounded up::
+
+        p1 = baseline_rate, p2 = p1 + mde, p = (p1 + p2) / 2
+        n = (z(1 - alpha/2) sqrt(2 p (1 - p)) + z(power) sqrt(p1 (1 - p1) + p2 (1 - p2)))^2 / mde^2
+
+    statsmodels' ``NormalIndPower`` with ``proportion_effectsize`` uses an
+    arcsine approximation instead: it agrees within 2% when the change is
+    small next to the rates (10% -> 12%, 50% -> 55%) and drifts apart, by
+    up to about 15%, for large changes near 0% or 100% (1% -> 6%).
+
+    >>> required_sample_size(0.10, 0.02)
+    3841
+    """
+    raise NotImplementedError(
+        "Part 5 (A/B testing): write required_sample_size(). Read notebooks/05_ab_testing.ipynb, section '5. How many users you need'."
+    )
+
+
+@dataclass(frozen=True)
+class ABResult:
+    """What an A/B test concluded, and the numbers behind the conclusion.
+
+    ``absolute_lift`` is treatment minus control; ``relative_lift`` is that
+    divided by the control's mean (0.1 means "10% better"). Intervals are
+    two-sided at confidence ``1 - alpha``: per variant, the normal (Wald)
+    interval for a rate or the t interval for a mean; for the lift, the
+    unpooled normal interval (rates) or the Welch t interval (means).
+    """
+
+    control: str
+    treatment: str
+    metric: str
+    test: str
+    counts: dict[str, int]
+    means: dict[str, float]
+    confidence_intervals: dict[str, tuple[float, float]]
+    absolute_lift: float
+    lift_confidence_interval: tuple[float, float]
+    relative_lift: float
+    statistic: float
+    p_value: float
+    alpha: float
+    min_samples: int
+    decision: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def significant(self) -> bool:
+        """True when the p-value is below alpha."""
+        return self.p_value < self.alpha
+
+
+class ABTest:
+    """Record per-variant outcomes and decide between a control and a treatment.
+
+    ``metric`` is ``"conversion"`` (outcomes 0 or 1, compared with the
+    two-proportion z-test) or ``"numeric"`` (any finite numbers, compared
+    with Welch's t-test). ``min_samples`` is the sample size per variant
+    planned before the test (see ``required_sample_size``): until both
+    variants reach it, the decision is ``"keep collecting"``. Then it is
+    ``"ship treatment"`` when the treatment is better (higher, or lower
+    with ``higher_is_better=False``) with p-value below ``alpha``, and
+    ``"keep control"`` otherwise: no evidence is no reason to switch.
+
+    >>> test = ABTest("v1.1.0", "v2.0.0", metric="conversion", min_samples=3841)
+    >>> test.record("v2.0.0", 1); test.record_many("v1.1.0", [0, 1, 0])
+    >>> test.result().decision
+    'keep collecting'
+    """
+
+    def __init__(
+        self,
+        control: str = "control",
+        treatment: str = "treatment",
+        *,
+        metric: str = "conversion",
+        alpha: float = 0.05,
+        min_samples: int = 100,
+        higher_is_better: bool = True,
+    ) -> None:
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ABTest.__init__(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+        )
+
+    def record(self, variant: str, value: float) -> None:
+        """Record one user's outcome for ``variant`` (0/1 for conversions)."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ABTest.record(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+        )
+
+    def record_many(self, variant: str, values: Iterable[float]) -> None:
+        """Record many users' outcomes for ``variant`` at once.
+
+        Raises ValidationError for an unknown variant, a value that is not
+        a finite number, or (for conversions) a value other than 0 or 1;
+        nothing of a refused batch is recorded.
+        """
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ABTest.record_many(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+        )
+
+    def result(self, alpha: float | None = None) -> ABResult:
+        """Counts, means, intervals, lift, p-value and the decision (see the class docstring).
+
+        ``alpha`` overrides the test's own for this one result. Needs at
+        least one outcome per variant for conversions, two for numeric
+        metrics (else ValidationError).
+        """
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ABTest.result(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."
+        )
+
+    def counts(self) -> dict[str, int]:
+        """How many outcomes each variant has recorded."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ABTest.counts(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+        )
+
+

@@ -1,0 +1,195 @@
+"""Part 5: rolling out a new version safely, as a canary or in the shadows.
+
+**Canary.** The new version (the *candidate*) first serves a small share of
+users (1%), then more (5%, 25%, 50%, 100%), while its health is compared
+with the version it replaces (the *baseline*). Each version's health comes
+from its own monitor (a ``ModelMonitor``, or anything whose
+``get_metrics()`` gives ``error_rate`` and ``p95_latency_ms``). A breach of
+a guardrail sends every user back to the baseline at once and records why:
+a bad version hurts 1% of users for a minute, not everyone for a day.
+
+**Shadow.** The candidate receives a copy of every live request; its
+answers are logged and compared with production's, and never returned to
+the user. It shows how often the new version would disagree, at no risk.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import ValidationError
+from .routing import TrafficRouter, predictions_of
+
+__all__ = ["CanaryRollout", "ShadowDeployment", "DEFAULT_CANARY_STEPS", "CANARY_STATUSES"]
+
+DEFAULT_CANARY_STEPS = (0.01, 0.05, 0.25, 0.5, 1.0)
+"""The candidate's share of users at each step of a canary rollout."""
+
+CANARY_STATUSES = ("pending", "running", "completed", "rolled back")
+"""The states a canary rollout moves through."""
+
+
+class CanaryRollout:
+    """Move users to a candidate version in steps; roll back on a breached guardrail.
+
+    ``baseline`` and ``candidate`` are anything with ``predict``; their
+    monitors are anything with ``get_metrics()`` returning ``error_rate``
+    (a fraction) and ``p95_latency_ms``, each fed by whatever serves that
+    version (an ``InferenceAPI`` built with ``monitor=``).
+
+    Guardrails, checked by ``check()``:
+
+    * errors: the candidate's error rate may exceed the baseline's by at
+      most ``max_error_rate_increase`` (0.01 = one percentage point);
+    * latency: the candidate's p95 may be at most ``max_p95_latency_ratio``
+      times the baseline's.
+
+    A step is held for at least ``min_step_duration_s`` seconds (on
+    ``clock``) and until the candidate served ``min_requests`` requests in
+    it; guardrails are judged only once the candidate served
+    ``min_requests`` requests in all (too few requests say nothing).
+    Requests are counted by ``predict`` in ``served`` (per version). The
+    candidate comes first in the ``router``, so a user moved to it stays
+    on it as its share grows.
+
+    ``history`` records every step and decision: ``time_s`` (since
+    ``start``), ``action`` ("start", "hold", "advance", "complete",
+    "rollback"), ``candidate_share``, ``reason`` and both versions'
+    metrics.
+
+    >>> rollout = CanaryRollout(v1_api, v2_api, baseline_monitor=m1, candidate_monitor=m2)
+    >>> rollout.start()                      # 1% of users on v2
+    >>> rollout.predict(X[:1], user_id="alice")
+    >>> rollout.check()                      # after some traffic: 'hold', 'advance', ...
+    """
+
+    def __init__(
+        self,
+        baseline: Any,
+        candidate: Any,
+        *,
+        baseline_monitor: Any,
+        candidate_monitor: Any,
+        steps: tuple[float, ...] = DEFAULT_CANARY_STEPS,
+        max_error_rate_increase: float = 0.01,
+        max_p95_latency_ratio: float = 1.2,
+        min_step_duration_s: float = 60.0,
+        min_requests: int = 100,
+        names: tuple[str, str] = ("baseline", "candidate"),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout.__init__(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+        )
+
+
+    @property
+    def candidate_share(self) -> float:
+        """The candidate's current share of users (0.0 before start and after a rollback)."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout.candidate_share(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+        )
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """``{"baseline": {...}, "candidate": {...}}``: each version's error_rate and p95_latency_ms now.
+
+        A metric that is missing or None (no traffic yet) is NaN.
+        """
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout.metrics(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+        )
+
+    def start(self) -> None:
+        """Begin: send the first step's share of users to the candidate."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout.start(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+        )
+
+    def predict(self, instances: Any, user_id: str | int) -> dict[str, Any]:
+        """Answer through the router (see ``TrafficRouter.predict``), counting requests per version.
+
+        A version that raises still counts as having served the request
+        (its monitor records the failure); the error reaches the caller.
+        """
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout.predict(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+        )
+
+    def check(self) -> str:
+        """Judge the candidate now and act; return the action taken.
+
+        ``"rollback"``: a guardrail is breached; every user goes back to the
+        baseline and ``reason`` says why. ``"advance"``: the step lasted
+        long enough with enough requests and no breach; the next share
+        applies. ``"complete"``: the last step (100%) passed too.
+        ``"hold"``: not enough time or requests yet. After completion or a
+        rollback, ``check()`` returns the status and changes nothing.
+        """
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout.check(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+        )
+
+    def run(self, send_traffic: Callable[["CanaryRollout"], None], *, max_checks: int = 10_000) -> str:
+        """Start (if needed), then alternate ``send_traffic(self)`` and ``check()`` until done.
+
+        ``send_traffic`` sends some requests through ``self.predict`` (and,
+        in a simulation, advances the fake clock). Returns the final
+        status: ``"completed"``, ``"rolled back"``, or ``"running"`` if
+        ``max_checks`` ran out first.
+        """
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout.run(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+        )
+
+
+class ShadowDeployment:
+    """Serve ``primary`` to users; send ``shadow`` a copy of each request and compare.
+
+    ``predict(instances)`` returns exactly the primary's answer. The shadow
+    gets its own copy of the instances (it cannot change what the primary
+    sees), and a shadow that fails is counted, never felt by the user.
+    Each request's comparison goes to ``log`` (the last ``log_size``):
+    ``{"rows", "agreed", "primary", "shadow", "error"}``. Predictions
+    agree when equal, or within ``atol`` for numbers (use ``atol`` > 0
+    for regression).
+
+    Here the shadow runs after the primary in the same thread, which adds
+    its latency to the request; a production system sends the copy
+    asynchronously (a queue, a thread pool, or the proxy mirroring it).
+
+    >>> shadow = ShadowDeployment(v1_api, v2_model)
+    >>> shadow.predict(X[:5])["predictions"]     # v1's answers
+    >>> shadow.agreement_rate()                  # share of rows where v2 agreed
+    """
+
+    def __init__(self, primary: Any, shadow: Any, *, atol: float = 0.0, log_size: int = 10_000) -> None:
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ShadowDeployment.__init__(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+        )
+
+    def predict(self, instances: Any) -> Any:
+        """The primary's answer, unchanged; the shadow's is only logged."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ShadowDeployment.predict(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+        )
+
+    def agreement_rate(self) -> float:
+        """Share of all primary rows (since creation) where the shadow agreed; NaN before any.
+
+        Rows where the shadow failed count as disagreements.
+        """
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ShadowDeployment.agreement_rate(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """``{"requests", "rows", "agreement_rate", "shadow_errors"}`` since creation."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write ShadowDeployment.summary(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+        )

@@ -1,0 +1,188 @@
+"""Part 5: sending each user to one version of the model, by weight.
+
+A router owns a few *variants* (anything with ``predict``: a model or an
+``InferenceAPI``) and a weight for each. It sends every user to one variant:
+
+* **sticky**: the same user always sees the same variant, in this process,
+  in the next one, and on every other server, so a user's experience does
+  not flip between versions and their outcomes can be credited to one;
+* **by weight**: over many users the split matches the weights.
+
+Both come from hashing the user id with a *stable* hash (blake2b of the
+UTF-8 bytes) into a bucket in [0, 1) and finding the variant whose slice of
+the cumulative weights holds that bucket. Python's built-in ``hash`` of a
+string will not do: it is salted per process (PYTHONHASHSEED), so the same
+user would land elsewhere after a restart.
+
+    weights   {"v2.0.0": 0.1, "v1.1.0": 0.9}
+    slices    v2.0.0: [0.0, 0.1)   v1.1.0: [0.1, 1.0)
+    bucket("alice") = 0.03  ->  "v2.0.0"
+
+Because the slices follow the variants' order, growing the first variant's
+weight (0.01 -> 0.05 -> 0.25) only moves users *to* it: nobody who already
+saw the new version is sent back. That is why a canary lists the
+candidate first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from bisect import bisect_right
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import ValidationError
+
+__all__ = ["TrafficRouter", "user_bucket", "predictions_of"]
+
+WEIGHT_TOLERANCE = 1e-9
+"""How far from 1 the weights may sum (floating-point slack)."""
+
+_BUCKETS = 2.0**64  # a 64-bit digest, scaled into [0, 1)
+
+
+def predictions_of(answer: Any) -> np.ndarray:
+    """The predictions in a variant's answer, as a numpy array.
+
+    A bare model's ``predict`` returns an array; an ``InferenceAPI``
+    returns ``{"predictions": [...], "version": ..., ...}``. Code that
+    talks to variants takes either through this one function.
+    """
+    if isinstance(answer, Mapping):
+        answer = answer["predictions"]
+    return np.asarray(answer)
+
+
+def user_bucket(user_id: str | int, salt: str = "") -> float:
+    """Hash ``user_id`` into a number in [0, 1), the same in every process.
+
+    The hash is blake2b (8-byte digest) of ``salt + ":" + str(user_id)``
+    in UTF-8, read as an unsigned big-endian integer and divided by 2**64.
+    A different ``salt`` per experiment reshuffles users, so the users in
+    one test's treatment group are not always the same ones in the next.
+
+    >>> user_bucket("alice")
+    0.98495...
+    """
+    ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
+    digest = hashlib.blake2b(f"{salt}:{user_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _BUCKETS
+    ### END SOLUTION
+
+
+class TrafficRouter:
+    """Split users between variants by weight; sticky and stable across processes.
+
+    ``variants`` maps a name to anything with ``predict(instances)``;
+    ``weights`` maps exactly the same names to non-negative numbers that sum
+    to 1 (within ``WEIGHT_TOLERANCE``). The order of ``variants`` sets the
+    order of the slices (see the module docstring). ``salt`` names the
+    experiment (see ``user_bucket``).
+
+    Routing reads one precomputed table (names and cumulative weights), so
+    it costs one hash and one binary search (about a microsecond).
+    ``set_weights`` builds a new table and swaps it in with one assignment,
+    so a request routed while the weights change sees the old table or the
+    new one, never half of each.
+
+    Raises ValidationError for no variants, a variant without ``predict``,
+    or bad weights.
+
+    >>> router = TrafficRouter({"v1.1.0": v1, "v2.0.0": v2}, {"v1.1.0": 0.5, "v2.0.0": 0.5})
+    >>> router.route("alice")
+    'v2.0.0'
+    >>> router.predict(X_test[:2], user_id="alice")
+    {'variant': 'v2.0.0', 'predictions': [1, 0]}
+    """
+
+    def __init__(self, variants: Mapping[str, Any], weights: Mapping[str, float], *, salt: str = "") -> None:
+        ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
+        if not variants:
+            raise ValidationError("TrafficRouter needs at least one variant.")
+        for name, variant in variants.items():
+            if not isinstance(name, str) or not name:
+                raise ValidationError(f"Variant name {name!r} must be a non-empty string.")
+            if not callable(getattr(variant, "predict", None)):
+                raise ValidationError(f"Variant {name!r} has no predict method.")
+        self.variants = dict(variants)
+        self.salt = str(salt)
+        self._lock = threading.Lock()
+        self.set_weights(weights)
+        ### END SOLUTION
+
+    ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
+    def _table(self, weights: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[float, ...], dict[str, float]]:
+        """Validate ``weights``; return (names, cumulative upper edges, weights as floats)."""
+        if not isinstance(weights, Mapping):
+            raise ValidationError(f"Weights must be a mapping of variant name to weight, got {type(weights).__name__}.")
+        if set(weights) != set(self.variants):
+            raise ValidationError(
+                f"Weights name {sorted(map(str, weights))} but the variants are {sorted(self.variants)}; "
+                "give exactly one weight per variant."
+            )
+        clean: dict[str, float] = {}
+        for name in self.variants:
+            weight = weights[name]
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+                raise ValidationError(f"Weight of {name!r} must be a number, got {weight!r}.")
+            weight = float(weight)
+            if not math.isfinite(weight) or weight < 0:
+                raise ValidationError(f"Weight of {name!r} must be a finite number >= 0, got {weight}.")
+            clean[name] = weight
+        total = math.fsum(clean.values())
+        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            raise ValidationError(f"Weights must sum to 1, but {clean} sum to {total!r}.")
+        names = tuple(self.variants)
+        edges, running = [], 0.0
+        for name in names:
+            running += clean[name]
+            edges.append(running)
+        edges[-1] = 1.0  # absorb rounding: every bucket in [0, 1) falls in some slice
+        # Drop zero-weight slices so no bucket can land on them.
+        kept = [(n, e) for i, (n, e) in enumerate(zip(names, edges)) if clean[n] > 0]
+        return tuple(n for n, _ in kept), tuple(e for _, e in kept), clean
+    ### END SOLUTION
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The current weights, as a new dict (changing it changes nothing)."""
+        ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
+        return dict(self._state[2])
+        ### END SOLUTION
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Validate ``weights`` and switch to them at once (thread-safe).
+
+        Raises ValidationError (and keeps the old weights) when a weight is
+        negative or not a number, the names differ from the variants', or
+        the sum is not 1 within ``WEIGHT_TOLERANCE``.
+        """
+        ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
+        with self._lock:
+            self._state = self._table(weights)  # one assignment: readers see old or new
+        ### END SOLUTION
+
+    def route(self, user_id: str | int) -> str:
+        """The name of the variant that serves ``user_id``: sticky, stable, by weight."""
+        ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
+        names, edges, _ = self._state  # read the table once: set_weights may swap it meanwhile
+        return names[bisect_right(edges, user_bucket(user_id, self.salt))]
+        ### END SOLUTION
+
+    def predict(self, instances: Any, user_id: str | int) -> dict[str, Any]:
+        """Route ``user_id``, ask that variant, and say which variant answered.
+
+        Returns ``{"variant": name, "predictions": list}``, plus every other
+        field of the variant's answer when it is a dict (an InferenceAPI
+        adds ``version`` and ``timestamp``).
+        """
+        ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
+        name = self.route(user_id)
+        answer = self.variants[name].predict(instances)
+        extra = dict(answer) if isinstance(answer, Mapping) else {}
+        return {**extra, "variant": name, "predictions": predictions_of(answer).tolist()}
+        ### END SOLUTION

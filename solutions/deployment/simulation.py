@@ -1,0 +1,102 @@
+"""Part 5: an A/B test on simulated users and real models.
+
+Each simulated user arrives, is routed to a version by the ``TrafficRouter``,
+and is shown that version's prediction for one real held-out row (a row the
+models never trained on). Whether the user *converts* depends on whether
+that prediction was right: a right answer converts with probability
+``conversion_if_correct``, a wrong one with ``conversion_if_wrong``. So the
+better model earns more conversions, by an amount no one picked by hand:
+it follows from the models' real accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .errors import ValidationError
+from .experiment import ABTest
+from .routing import TrafficRouter, predictions_of
+
+__all__ = ["simulate_ab_test"]
+
+
+def simulate_ab_test(
+    variants: Mapping[str, Any],
+    X: Any,
+    y: Any,
+    *,
+    n_users: int = 10_000,
+    weights: Mapping[str, float] | None = None,
+    conversion_if_correct: float = 0.10,
+    conversion_if_wrong: float = 0.02,
+    alpha: float = 0.05,
+    min_samples: int = 1_000,
+    seed: int = 0,
+    progress: bool = True,
+    batch_size: int = 1_024,
+) -> tuple[ABTest, pd.DataFrame]:
+    """Drive ``n_users`` simulated users through a router to two real model versions.
+
+    ``variants`` maps exactly two names to anything with ``predict``: the
+    first is the control, the second the treatment. ``X`` and ``y`` are
+    held-out rows and their true labels. ``weights`` defaults to 50/50.
+
+    With ``rng = np.random.default_rng(seed)``: user ``i`` (id
+    ``"user-{i}"``) is routed by a ``TrafficRouter`` salted with
+    ``"sim-{seed}"``, is shown the prediction for a random held-out row, and
+    converts with the probability its correctness gives. Predictions are
+    made per version in batches of ``batch_size`` rows (one ``predict`` call
+    per batch, not per user). The same seed gives the same result, row for
+    row. ``progress`` shows a tqdm bar over the users (on stderr).
+
+    Returns ``(test, log)``: the ``ABTest`` (metric ``"conversion"``) with
+    every outcome recorded, and a DataFrame with one row per user in
+    arrival order: ``user_id``, ``variant``, ``row``, ``prediction``,
+    ``correct``, ``converted``.
+
+    >>> test, log = simulate_ab_test({"v1.1.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
+    ...                              n_users=20_000, seed=0, progress=False)
+    >>> test.result().decision
+    'ship treatment'
+    """
+    ### BEGIN SOLUTION part=5 section="6. Simulating the A/B test"
+    names = list(variants)
+    if len(names) != 2:
+        raise ValidationError(f"simulate_ab_test compares exactly two variants, got {names}.")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or len(X) == 0 or len(X) != len(y):
+        raise ValidationError(f"X must be 2-D with one label in y per row; got X {X.shape} and y {y.shape}.")
+    if isinstance(n_users, bool) or not isinstance(n_users, int) or n_users < 1:
+        raise ValidationError(f"n_users must be a positive integer, got {n_users!r}.")
+    for name, rate in (("conversion_if_correct", conversion_if_correct), ("conversion_if_wrong", conversion_if_wrong)):
+        if not 0 <= rate <= 1:
+            raise ValidationError(f"{name} must be a probability in [0, 1], got {rate}.")
+    router = TrafficRouter(variants, weights or {name: 0.5 for name in names}, salt=f"sim-{seed}")
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(X), size=n_users)
+    draws = rng.random(n_users)  # one draw per user, whatever version serves them
+
+    user_ids = [f"user-{i}" for i in range(n_users)]
+    assigned = np.array([router.route(user) for user in tqdm(user_ids, desc="users", disable=not progress)])
+
+    predictions = np.empty(n_users, dtype=np.asarray(y).dtype)
+    for name in names:
+        users = np.flatnonzero(assigned == name)
+        for start in range(0, len(users), batch_size):
+            batch = users[start:start + batch_size]
+            predictions[batch] = predictions_of(variants[name].predict(X[rows[batch]]))
+    correct = predictions == y[rows]
+    converted = (draws < np.where(correct, conversion_if_correct, conversion_if_wrong)).astype(np.int64)
+
+    test = ABTest(names[0], names[1], metric="conversion", alpha=alpha, min_samples=min_samples)
+    for name in names:
+        test.record_many(name, converted[assigned == name])
+    log = pd.DataFrame({"user_id": user_ids, "variant": assigned, "row": rows,
+                        "prediction": predictions, "correct": correct, "converted": converted})
+    return test, log
+    ### END SOLUTION
