@@ -235,7 +235,17 @@ def save_model(
     crash leaves either the old file or the new one.
 
     Raises ValidationError for an unfitted or unsupported model, a version
-    that is not semantic, or metadata that JSON cannot hold.
+    that is not semantic, or metadata that JSON cannot hold, and
+    FileNotFoundError when the folder does not exist. Nothing is written
+    unless every check passes.
+
+    Steps: check the version (``validate_version``); find the model's codec
+    (``codec_for_model``) and take its state; encode every array in the
+    state with ``encode_array``; fill in the metadata; compute the
+    checksum; turn the whole envelope into text *before* touching the disk;
+    then write the text atomically (``tempfile.mkstemp`` in the target's
+    folder, write, flush, ``os.fsync``, ``os.replace``; remove the
+    temporary file if anything fails).
 
     >>> path = save_model(model, "models/cancer.json", version="1.0.0",
     ...                   metadata={"accuracy": 0.97})
@@ -274,7 +284,12 @@ def load_serialized(filepath: str | os.PathLike) -> SerializedModel:
     Every field is checked and the checksum verified, so a model built
     from the result is the model that was saved. Raises FileNotFoundError
     for a missing file and ModelFormatError, naming the file and the
-    problem, for anything else wrong with it.
+    problem, for anything else wrong with it: empty, not JSON, truncated,
+    not an object, a missing or ill-typed field, a ``format_version`` newer
+    than ``FORMAT_VERSION``, a type off the allow-list
+    (``codec_for_type``), a bad version, or a checksum that does not match.
+    JSON's ``NaN`` and ``Infinity`` are refused while parsing
+    (``json.loads(..., parse_constant=...)``).
     """
     ### BEGIN SOLUTION part=1 section="3. Loading a model"
     path = Path(filepath)
@@ -331,7 +346,10 @@ def load_model(filepath: str | os.PathLike) -> Any:
     """Load a model saved by ``save_model``: check the file, then rebuild the model.
 
     The model's type is looked up in the allow-list ``model_codecs.CODECS``;
-    nothing named in the file is ever imported or called.
+    nothing named in the file is ever imported or called. Steps:
+    ``load_serialized``, then decode every encoded array in the parameters
+    (a dict with ``"dtype"`` and ``"shape"``) with ``decode_array``, then
+    ``codec.build(state, where)``, which checks shapes and finiteness.
 
     >>> model = load_model("models/cancer.json")
     >>> model.predict(X_test[:3])
