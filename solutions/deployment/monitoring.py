@@ -1,3 +1,508 @@
-"""Part 3: monitoring. (Being written; see the issue for Part 3.)"""
+"""Part 3: monitoring a model in production: latency, throughput, errors, accuracy, drift.
 
-__all__: list[str] = []
+A deployed model fails quietly. The server stays up while requests get
+slower, errors creep in, labels (when they finally arrive) show accuracy
+falling, and the data drifts away from what the model was trained on.
+``ModelMonitor`` watches all of it from inside the serving process:
+
+* every request logs its latency, its input rows and its prediction, in a
+  few microseconds, into fixed-size ring buffers: memory stays flat however
+  long the server runs, and the statistics describe a sliding window (the
+  last ``window_size`` requests, and optionally only the last ``window_s``
+  seconds);
+* running totals (requests, errors by type, a latency histogram) cover all
+  time, for Prometheus, which computes rates from counters that only grow;
+* ``get_metrics()`` summarises the window; ``to_prometheus()`` renders the
+  metrics for a Prometheus server to scrape from ``GET /metrics``;
+* ``detect_data_drift`` compares production rows to the training data
+  (see ``deployment.drift``).
+
+>>> clock = iter(range(100)).__next__  # a fake clock: 0 s, 1 s, 2 s, ...
+>>> monitor = ModelMonitor(window_size=100, clock=clock)
+>>> for latency_ms in (10.0, 20.0, 30.0):
+...     _ = monitor.log_prediction([0.5, 1.5], 1, latency_ms)
+>>> monitor.get_metrics()["p50_latency_ms"]
+20.0
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+import psutil
+
+from .drift import (
+    DRIFT_METHODS,
+    PSI_THRESHOLD,
+    WASSERSTEIN_THRESHOLD,
+    detect_data_drift,
+    drift_over_time,
+    ks_p_values,
+    ks_statistics,
+    psi_scores,
+    wasserstein_scores,
+)
+from .errors import ValidationError
+
+__all__ = [
+    "ModelMonitor", "DEFAULT_LATENCY_BUCKETS_MS",
+    # from deployment.drift, so `from deployment import drift_over_time` works
+    "DRIFT_METHODS", "PSI_THRESHOLD", "WASSERSTEIN_THRESHOLD", "detect_data_drift", "drift_over_time",
+    "ks_p_values", "ks_statistics", "psi_scores", "wasserstein_scores",
+]
+
+DEFAULT_LATENCY_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+"""Upper bounds of the latency histogram's buckets, in ms (Prometheus gets them in seconds)."""
+
+TASKS = ("classification", "regression")
+
+
+class ModelMonitor:
+    """Watch a deployed model: latency percentiles, throughput, errors, accuracy, resources, drift.
+
+    One call to ``log_prediction`` logs one request (one predict call, of one
+    row or a batch). Statistics describe a sliding *window*: the last
+    ``window_size`` requests (successful or failed), and, when ``window_s``
+    is set, only those of the last ``window_s`` seconds. Totals
+    (``total_predictions``, errors by type, the Prometheus histogram) cover
+    all time. The input rows are kept in a window of their own, the last
+    ``feature_window`` rows (default ``window_size``), for drift checks.
+
+    Memory is fixed when the monitor is built (the rows' buffer when the
+    first row shows how many features there are): logging ten million
+    requests uses no more than logging ten thousand.
+
+    Args:
+        window_size: how many requests the window holds (and how long, in
+            requests, a prediction waits for its label).
+        window_s: if set, the window also drops requests older than this
+            many seconds.
+        clock: returns the time in seconds; inject a fake one in tests.
+        feature_window: how many input rows (and labelled rows) to keep.
+        task: ``"classification"`` (accuracy) or ``"regression"`` (mean
+            absolute error); by default guessed from the first label:
+            whole numbers, booleans or text mean classification.
+        latency_buckets_ms: the Prometheus histogram's bucket bounds, in ms.
+        labels: Prometheus labels added to every sample, e.g.
+            ``{"model": "cancer", "version": "1.0.0"}``.
+
+    >>> monitor = ModelMonitor(window_size=1000)
+    >>> request_id = monitor.log_prediction([[0.1, 0.2], [0.3, 0.4]], [0, 1], latency_ms=3.2)
+    >>> monitor.log_ground_truth(request_id, [0, 0])
+    True
+    >>> monitor.get_metrics()["accuracy"]
+    0.5
+    """
+
+    def __init__(
+        self,
+        window_size: int = 10_000,
+        window_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        feature_window: int | None = None,
+        task: str | None = None,
+        latency_buckets_ms: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_MS,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
+        feature_window = window_size if feature_window is None else feature_window
+        for name, value in (("window_size", window_size), ("feature_window", feature_window)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"ModelMonitor: {name} {value!r} must be a whole number, at least 1.")
+        if window_s is not None and not (isinstance(window_s, (int, float)) and 0 < window_s < math.inf):
+            raise ValidationError(f"ModelMonitor: window_s {window_s!r} must be a positive number of seconds.")
+        if task is not None and task not in TASKS:
+            raise ValidationError(f"ModelMonitor: task {task!r} must be one of {TASKS} or None.")
+        buckets = np.asarray(latency_buckets_ms, dtype=np.float64)
+        if buckets.ndim != 1 or len(buckets) == 0 or not np.all(np.diff(buckets) > 0) or not buckets[0] > 0:
+            raise ValidationError("ModelMonitor: latency_buckets_ms must be increasing positive numbers.")
+        self.window_size, self.window_s, self.feature_window = window_size, window_s, feature_window
+        self.task = task
+        self._clock = clock
+        self._labels = dict(labels or {})
+        self._lock = threading.Lock()
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)  # the first reading is always 0: take it now
+        # One slot per request, reused in a ring: slot = request number % window_size.
+        self._latency_ms = np.zeros(window_size)
+        self._time_s = np.zeros(window_size)
+        self._ok = np.zeros(window_size, dtype=bool)
+        self._cursor = 0  # the next slot to write
+        self._requests = 0  # all time, successful + failed
+        self._predictions = 0  # all time: also the next prediction id
+        self._errors_by_type: dict[str, int] = {}
+        # Predictions waiting for their labels, by id % window_size (a reference, not a copy).
+        self._waiting: list[Any] = [None] * window_size
+        self._labelled = np.zeros(window_size, dtype=bool)
+        self._late_labels = 0
+        # Input rows, allocated at the first row (its length is the feature count).
+        self._rows: np.ndarray | None = None
+        self._row_time_s = np.zeros(feature_window)
+        self._row_cursor = 0
+        self._rows_seen = 0
+        # Labelled rows: 1.0/0.0 for right/wrong (classification) or the absolute error (regression).
+        self._outcomes = np.zeros(feature_window)
+        self._outcome_cursor = 0
+        self._outcomes_seen = 0
+        # All-time latency histogram, updated in bulk when the ring wraps or Prometheus reads it.
+        self._bucket_bounds_ms = buckets
+        self._bucket_counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # the last bucket is +Inf
+        self._latency_sum_ms = 0.0
+        self._histogram_upto = 0  # requests before this number are in the histogram
+        ### END SOLUTION
+
+    def log_prediction(self, features: Any, prediction: Any, latency_ms: float) -> int:
+        """Log one successful request; return its prediction id (0, 1, 2, ... in order).
+
+        ``features`` is the request's input: one row (1-D, one value per
+        feature) or a batch (2-D, rows x features); every row is kept for
+        drift checks. ``prediction`` is what the model answered: a scalar,
+        or one value per row. It is kept (by reference, not copied) until
+        ``log_ground_truth`` joins its label or ``window_size`` newer
+        requests push it out. ``latency_ms`` is the request's latency in
+        milliseconds, a number at least 0.
+
+        Costs a few microseconds for a numpy row of the right width (more
+        for a list, which numpy must convert) and allocates nothing that
+        lasts. Raises ValidationError for a negative or NaN latency, or rows
+        whose width differs from the first request's.
+
+        >>> monitor = ModelMonitor()
+        >>> monitor.log_prediction(np.array([1.0, 2.0]), 0.7, latency_ms=4.5)
+        0
+        """
+        ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
+        if not 0.0 <= latency_ms < math.inf:
+            raise ValidationError(f"log_prediction: latency_ms {latency_ms!r} must be a finite number at least 0.")
+        with self._lock:
+            now = self._clock()
+            self._store_rows(features, now)
+            slot = self._cursor
+            self._latency_ms[slot] = latency_ms
+            self._time_s[slot] = now
+            self._ok[slot] = True
+            prediction_id = self._predictions
+            label_slot = prediction_id % self.window_size
+            self._waiting[label_slot] = prediction
+            self._labelled[label_slot] = False
+            self._predictions = prediction_id + 1
+            self._advance()
+            return prediction_id
+        ### END SOLUTION
+
+    def log_error(self, latency_ms: float, error: BaseException | str) -> None:
+        """Log one failed request: how long it took (ms) and what went wrong.
+
+        ``error`` is the exception raised, or a short name for it; errors
+        are counted by type name (``type(error).__name__`` for an exception,
+        the string itself otherwise), for Prometheus. A failed request takes
+        a slot in the window, so it counts in ``error_rate`` and
+        ``throughput_rps`` but not in the latency percentiles, which
+        describe the successful predictions.
+
+        >>> monitor = ModelMonitor()
+        >>> monitor.log_error(0.8, ValueError("bad row"))
+        >>> monitor.get_metrics()["error_rate"]
+        1.0
+        """
+        ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
+        if not 0.0 <= latency_ms < math.inf:
+            raise ValidationError(f"log_error: latency_ms {latency_ms!r} must be a finite number at least 0.")
+        kind = error if isinstance(error, str) else type(error).__name__
+        with self._lock:
+            slot = self._cursor
+            self._latency_ms[slot] = latency_ms
+            self._time_s[slot] = self._clock()
+            self._ok[slot] = False
+            self._errors_by_type[kind] = self._errors_by_type.get(kind, 0) + 1
+            self._advance()
+        ### END SOLUTION
+
+    ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
+    def _advance(self) -> None:
+        """Count the request just written and move to the next slot, folding a full ring into the histogram."""
+        self._requests += 1
+        self._cursor += 1
+        if self._cursor == self.window_size:
+            self._cursor = 0
+            self._update_histogram()  # before any slot not yet counted is overwritten
+
+    def _store_rows(self, features: Any, now: float) -> None:
+        """Copy one row or a batch of rows into the rows' ring buffer."""
+        rows = self._rows
+        if rows is not None and type(features) is np.ndarray and features.shape == rows.shape[1:]:
+            slot = self._row_cursor  # the fast path: one numpy row of the right width
+            rows[slot] = features
+            self._row_time_s[slot] = now
+            self._row_cursor = slot + 1 if slot + 1 < self.feature_window else 0
+            self._rows_seen += 1
+            return
+        try:
+            batch = np.asarray(features, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"log_prediction: features must be numbers, one row or rows x features ({exc}).") from None
+        if batch.ndim == 1:
+            batch = batch[None, :]
+        if batch.ndim != 2 or batch.shape[1] == 0:
+            raise ValidationError(f"log_prediction: features must be 1-D (one row) or 2-D (rows x features), got shape {batch.shape}.")
+        if rows is None:
+            rows = self._rows = np.zeros((self.feature_window, batch.shape[1]))
+        elif batch.shape[1] != rows.shape[1]:
+            raise ValidationError(f"log_prediction: rows have {batch.shape[1]} features, earlier rows had {rows.shape[1]}.")
+        batch = batch[-self.feature_window:]  # a batch larger than the window keeps its newest rows
+        slots = (self._row_cursor + np.arange(len(batch))) % self.feature_window
+        rows[slots] = batch
+        self._row_time_s[slots] = now
+        self._row_cursor = int((self._row_cursor + len(batch)) % self.feature_window)
+        self._rows_seen += len(batch)
+
+    def _update_histogram(self) -> None:
+        """Add the successful requests logged since the last update to the all-time histogram."""
+        new = self._requests - self._histogram_upto
+        if new == 0:
+            return
+        slots = (self._requests - new + np.arange(new)) % self.window_size
+        latencies = self._latency_ms[slots][self._ok[slots]]
+        buckets = np.searchsorted(self._bucket_bounds_ms, latencies, side="left")  # le: at most the bound
+        self._bucket_counts += np.bincount(buckets, minlength=len(self._bucket_counts))
+        self._latency_sum_ms += float(latencies.sum())
+        self._histogram_upto = self._requests
+
+    def _window(self, now: float) -> np.ndarray:
+        """Indices of the request slots in the window at time ``now``."""
+        filled = np.arange(min(self._requests, self.window_size))
+        if self.window_s is not None:
+            filled = filled[self._time_s[filled] >= now - self.window_s]
+        return filled
+    ### END SOLUTION
+
+    def log_ground_truth(self, prediction_id: int, actual: Any) -> bool:
+        """Join the true answer to a logged prediction, once it is known (often hours later).
+
+        ``actual`` has the shape of that request's prediction (a scalar, or
+        one value per row). Each labelled row then counts in ``accuracy``
+        (classification: the share of rows predicted right) or ``mae``
+        (regression: mean absolute error) over the last ``feature_window``
+        labelled rows. Returns True when joined, and False when the
+        prediction is too old (``window_size`` newer requests pushed it out;
+        counted in ``late_labels``): a label that arrives too late is
+        common in production, not a bug.
+
+        Raises ValidationError for an id that was never returned by
+        ``log_prediction``, a prediction that already has its label, or an
+        ``actual`` whose shape differs from the prediction's.
+
+        >>> monitor = ModelMonitor()
+        >>> request_id = monitor.log_prediction([1.0, 2.0], 3.0, latency_ms=1.0)
+        >>> monitor.log_ground_truth(request_id, 2.5)
+        True
+        >>> monitor.get_metrics()["mae"]
+        0.5
+        """
+        ### BEGIN SOLUTION part=3 section="3. Labels that arrive late"
+        if isinstance(prediction_id, bool) or not isinstance(prediction_id, (int, np.integer)):
+            raise ValidationError(f"log_ground_truth: prediction id {prediction_id!r} is not a whole number.")
+        with self._lock:
+            if not 0 <= prediction_id < self._predictions:
+                raise ValidationError(f"log_ground_truth: no prediction has id {prediction_id}.")
+            if prediction_id < self._predictions - self.window_size:
+                self._late_labels += 1
+                return False
+            slot = int(prediction_id) % self.window_size
+            if self._labelled[slot]:
+                raise ValidationError(f"log_ground_truth: prediction {prediction_id} already has its label.")
+            predicted, truth = np.asarray(self._waiting[slot]), np.asarray(actual)
+            if predicted.shape != truth.shape:
+                raise ValidationError(
+                    f"log_ground_truth: actual has shape {truth.shape}, prediction {prediction_id} had {predicted.shape}."
+                )
+            if self.task is None:
+                whole = all(a.dtype.kind in "biuUSO" for a in (predicted, truth))
+                self.task = "classification" if whole else "regression"
+            if self.task == "classification":
+                outcomes = (predicted == truth).astype(np.float64).ravel()
+            else:
+                outcomes = np.abs(predicted.astype(np.float64) - truth.astype(np.float64)).ravel()
+            outcomes = outcomes[-self.feature_window:]
+            slots = (self._outcome_cursor + np.arange(len(outcomes))) % self.feature_window
+            self._outcomes[slots] = outcomes
+            self._outcome_cursor = int((self._outcome_cursor + len(outcomes)) % self.feature_window)
+            self._outcomes_seen += len(outcomes)
+            self._labelled[slot] = True
+            self._waiting[slot] = None  # the label is in: let the prediction go
+            return True
+        ### END SOLUTION
+
+    def get_metrics(self) -> dict[str, Any]:
+        """The window's statistics, as a dict; an empty monitor gives zeros and None, never an error.
+
+        Keys:
+
+        * ``avg_latency_ms``, ``p50_latency_ms``, ``p95_latency_ms``,
+          ``p99_latency_ms``, ``max_latency_ms``: over the successful
+          requests in the window; percentiles are ``numpy.percentile``'s
+          default (linear interpolation), so they can be checked exactly.
+        * ``window_requests``, ``window_errors``: requests and failed
+          requests in the window; ``error_rate`` = failed / all of them.
+        * ``throughput_rps``: requests per second in the window: the
+          requests after the oldest one, divided by the seconds since it
+          (so it falls when traffic stops).
+        * ``total_predictions``, ``total_errors``: all time.
+        * ``accuracy`` (classification) or ``mae`` (regression): over the
+          last ``feature_window`` labelled rows; None until a label
+          arrives, and None for the other task. ``labelled_rows``: how many
+          rows that is; ``late_labels``: labels that came too late (all time).
+        * ``cpu_percent`` (this process, since the previous call; 100 is one
+          core) and ``memory_mb`` (its resident memory, MiB).
+
+        >>> ModelMonitor().get_metrics()["p95_latency_ms"]
+        0.0
+        """
+        ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
+        with self._lock:
+            now = self._clock()
+            window = self._window(now)
+            latencies = self._latency_ms[window]
+            ok = self._ok[window]
+            good = latencies[ok]
+            times = self._time_s[window]
+            labelled = self._outcomes[: min(self._outcomes_seen, self.feature_window)]
+            metrics: dict[str, Any] = {
+                "avg_latency_ms": float(good.mean()) if len(good) else 0.0,
+                "max_latency_ms": float(good.max()) if len(good) else 0.0,
+                "window_requests": int(len(window)),
+                "window_errors": int(len(window) - ok.sum()),
+                "total_predictions": self._predictions,
+                "total_errors": self._requests - self._predictions,
+                "late_labels": self._late_labels,
+                "labelled_rows": int(len(labelled)),
+            }
+            p50, p95, p99 = np.percentile(good, [50, 95, 99]) if len(good) else (0.0, 0.0, 0.0)
+            metrics.update(p50_latency_ms=float(p50), p95_latency_ms=float(p95), p99_latency_ms=float(p99))
+            metrics["error_rate"] = metrics["window_errors"] / len(window) if len(window) else 0.0
+            span_s = float(now - times.min()) if len(window) else 0.0
+            metrics["throughput_rps"] = (len(window) - 1) / span_s if len(window) > 1 and span_s > 0 else 0.0
+            score = float(labelled.mean()) if len(labelled) else None
+            metrics["accuracy"] = score if self.task == "classification" else None
+            metrics["mae"] = score if self.task == "regression" else None
+        metrics["cpu_percent"] = float(self._process.cpu_percent(None))
+        metrics["memory_mb"] = self._process.memory_info().rss / 2**20
+        return metrics
+        ### END SOLUTION
+
+    def recent_features(self) -> np.ndarray:
+        """The input rows in the window, oldest first (rows x features), for a drift check.
+
+        At most ``feature_window`` rows, and, when ``window_s`` is set, only
+        those logged in the last ``window_s`` seconds. Before any row was
+        logged, an empty array of shape (0, 0).
+
+        >>> monitor = ModelMonitor()
+        >>> _ = monitor.log_prediction([[1.0, 2.0], [3.0, 4.0]], [0, 1], latency_ms=2.0)
+        >>> monitor.recent_features()
+        array([[1., 2.],
+               [3., 4.]])
+        """
+        ### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
+        with self._lock:
+            if self._rows is None:
+                return np.zeros((0, 0))
+            count = min(self._rows_seen, self.feature_window)
+            slots = (self._row_cursor - count + np.arange(count)) % self.feature_window
+            if self.window_s is not None:
+                slots = slots[self._row_time_s[slots] >= self._clock() - self.window_s]
+            return self._rows[slots].copy()
+        ### END SOLUTION
+
+    def detect_data_drift(
+        self, new_data: Any, reference_data: Any, *, method: str = "ks", alpha: float = 0.05
+    ) -> dict[str, Any]:
+        """Compare ``new_data`` (e.g. ``recent_features()``) with ``reference_data``: see ``deployment.drift.detect_data_drift``."""
+        return detect_data_drift(new_data, reference_data, method=method, alpha=alpha)
+
+    def to_prometheus(self) -> str:
+        """The metrics in the Prometheus text exposition format (version 0.0.4), for ``GET /metrics``.
+
+        Prometheus scrapes this text every few seconds and computes rates and
+        percentiles itself, so it needs totals that only ever grow:
+
+        * ``model_prediction_latency_seconds``: a histogram of the latency of
+          every successful prediction since the start (seconds, Prometheus's
+          base unit): ``_bucket{le="0.005"}`` counts those that took at most
+          5 ms, up to ``le="+Inf"`` (all of them), then ``_sum`` and ``_count``;
+        * ``model_predictions_total`` and ``model_prediction_errors_total``
+          (one sample per error type, label ``error``): counters;
+        * gauges for the window: ``model_latency_window_milliseconds`` with a
+          ``quantile`` label (0.5, 0.95, 0.99), ``model_error_rate``,
+          ``model_throughput_rps``, ``model_accuracy`` or ``model_mae`` once
+          labels arrived, ``model_monitor_cpu_percent`` and
+          ``model_monitor_memory_bytes``.
+
+        The constructor's ``labels`` are added to every sample. Each metric
+        has ``# HELP`` and ``# TYPE`` lines; the text ends with a newline.
+        """
+        ### BEGIN SOLUTION part=3 section="4. Metrics for Prometheus"
+        metrics = self.get_metrics()
+        with self._lock:
+            self._update_histogram()
+            cumulative = np.cumsum(self._bucket_counts)
+            bounds = [_number(b / 1000) for b in self._bucket_bounds_ms] + ["+Inf"]
+            latency_sum_s = self._latency_sum_ms / 1000
+            errors = sorted(self._errors_by_type.items())
+        lines: list[str] = []
+
+        def family(name: str, kind: str, text: str, samples: list[tuple[str, dict[str, str], float]]) -> None:
+            lines.append(f"# HELP {name} {text}")
+            lines.append(f"# TYPE {name} {kind}")
+            for sample_name, labels, value in samples:
+                lines.append(f"{sample_name}{_label_text({**self._labels, **labels})} {_number(value)}")
+
+        name = "model_prediction_latency_seconds"
+        family(name, "histogram", "Latency of successful predictions, in seconds.",
+               [(f"{name}_bucket", {"le": le}, count) for le, count in zip(bounds, cumulative)]
+               + [(f"{name}_sum", {}, latency_sum_s), (f"{name}_count", {}, int(cumulative[-1]))])
+        family("model_predictions_total", "counter", "Successful predictions (requests) since the start.",
+               [("model_predictions_total", {}, metrics["total_predictions"])])
+        family("model_prediction_errors_total", "counter", "Failed requests since the start, by error type.",
+               [("model_prediction_errors_total", {"error": kind}, count) for kind, count in errors])
+        family("model_latency_window_milliseconds", "gauge", "Latency percentiles over the window, in ms.",
+               [("model_latency_window_milliseconds", {"quantile": q}, metrics[f"p{p}_latency_ms"])
+                for q, p in (("0.5", 50), ("0.95", 95), ("0.99", 99))])
+        gauges = [
+            ("model_error_rate", "Failed requests / all requests over the window.", metrics["error_rate"]),
+            ("model_throughput_rps", "Requests per second over the window.", metrics["throughput_rps"]),
+            ("model_accuracy", "Share of labelled rows predicted right.", metrics["accuracy"]),
+            ("model_mae", "Mean absolute error of labelled rows.", metrics["mae"]),
+            ("model_monitor_cpu_percent", "CPU use of the serving process, percent of one core.", metrics["cpu_percent"]),
+            ("model_monitor_memory_bytes", "Resident memory of the serving process, in bytes.", metrics["memory_mb"] * 2**20),
+        ]
+        for gauge, text, value in gauges:
+            if value is not None:
+                family(gauge, "gauge", text, [(gauge, {}, value)])
+        return "\n".join(lines) + "\n"
+        ### END SOLUTION
+
+
+### BEGIN SOLUTION part=3 section="4. Metrics for Prometheus"
+def _number(value: float) -> str:
+    """A sample value as Prometheus writes it: integers without a point, floats in full."""
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    """``{a="1",b="x"}`` with backslashes, quotes and newlines escaped; empty without labels."""
+    if not labels:
+        return ""
+    escape = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+    return "{" + ",".join(f'{key}="{str(value).translate(escape)}"' for key, value in labels.items()) + "}"
+### END SOLUTION

@@ -1,0 +1,388 @@
+"""Part 3: data drift, the question "does production data still look like the training data?".
+
+A model learns from a *reference* sample (its training data). When the
+rows it is asked about in production come from a different distribution,
+its accuracy can fall long before any label arrives to show it. Drift
+detection compares the two samples feature by feature, using only the
+inputs, so it warns early.
+
+Three measures, each computed for every feature at once (no Python loop
+over rows or features):
+
+* the two-sample Kolmogorov-Smirnov test: the largest gap between the two
+  empirical CDFs (the statistic, between 0 and 1) and how likely a gap that
+  large is by chance (the p-value), equal to ``scipy.stats.ks_2samp``'s;
+* the population stability index (PSI): how much the share of rows in each
+  decile bin of the reference has moved, the measure credit scoring uses;
+* the Wasserstein distance (the earth mover's distance) divided by the
+  reference's standard deviation: how far, in standard deviations, the
+  mass of the distribution has moved.
+
+>>> rng = np.random.default_rng(0)
+>>> reference = rng.normal(size=(1000, 3))
+>>> shifted = reference + [0.0, 0.0, 0.5]
+>>> [f["drifted"] for f in detect_data_drift(shifted, reference)["features"]]
+[False, False, True]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import distributions
+
+from .errors import ValidationError
+
+try:  # scipy's own exact routine, so exact p-values equal ks_2samp's to the last bit (scipy is pinned)
+    from scipy.stats._stats_py import _attempt_exact_2kssamp
+except ImportError:  # pragma: no cover - a future scipy may move it
+    _attempt_exact_2kssamp = None
+
+__all__ = [
+    "DRIFT_METHODS", "PSI_THRESHOLD", "WASSERSTEIN_THRESHOLD",
+    "ks_statistics", "ks_p_values", "psi_scores", "wasserstein_scores",
+    "detect_data_drift", "drift_over_time",
+]
+
+DRIFT_METHODS = ("ks", "psi", "wasserstein")
+"""The ``method`` names ``detect_data_drift`` accepts."""
+
+PSI_THRESHOLD = 0.2
+"""A feature whose PSI is above this has drifted (the credit-scoring rule of thumb)."""
+
+WASSERSTEIN_THRESHOLD = 0.1
+"""A feature whose Wasserstein distance, in reference standard deviations, is at least this has drifted."""
+
+PSI_EMPTY_BIN = 1e-4
+"""The share used for a bin that holds no rows, so the PSI's logarithm stays finite."""
+
+MAX_EXACT_ROWS = 10_000
+"""Like scipy, compute exact KS p-values while both samples have at most this many rows."""
+
+CHUNK_VALUES = 4_000_000
+"""Sort at most this many values at a time, so memory stays bounded on wide, tall samples."""
+
+
+def ks_p_values(statistics: np.ndarray, n_new: int, n_reference: int) -> np.ndarray:
+    """Two-sided p-values of KS statistics, computed exactly as ``scipy.stats.ks_2samp`` does.
+
+    ``statistics`` holds one KS statistic per feature, all from samples of
+    ``n_new`` and ``n_reference`` rows. Like scipy's ``method="auto"``, the
+    p-value is exact (counting lattice paths) while both samples have at
+    most ``MAX_EXACT_ROWS`` rows, and Smirnov's asymptotic distribution
+    otherwise. Features with the same statistic share one computation, so
+    50 features cost a handful of exact evaluations, not 50.
+
+    >>> float(ks_p_values(np.array([0.5]), 10, 10)[0])  # doctest: +ELLIPSIS
+    0.167...
+    """
+    statistics = np.asarray(statistics, dtype=np.float64)
+    m, n = sorted([float(n_new), float(n_reference)], reverse=True)
+    asymptotic_n = np.round(m * n / (m + n))
+    if max(n_new, n_reference) > MAX_EXACT_ROWS:
+        return np.clip(distributions.kstwo.sf(statistics, asymptotic_n), 0.0, 1.0)
+    g = math.gcd(n_new, n_reference)
+    p_values = np.empty_like(statistics)
+    unique, inverse = np.unique(statistics, return_inverse=True)
+    for k, statistic in enumerate(unique):
+        p_values[inverse == k] = _exact_p_value(n_reference, n_new, g, float(statistic), asymptotic_n)
+    return p_values
+
+
+def _exact_p_value(n1: int, n2: int, g: int, statistic: float, asymptotic_n: float) -> float:
+    """scipy's exact two-sided p-value for one statistic, falling back to the asymptotic one as scipy does."""
+    if _attempt_exact_2kssamp is None:  # a scipy without the routine: close, but not bit-identical
+        return float(np.clip(distributions.kstwo.sf(statistic, asymptotic_n), 0.0, 1.0))
+    success, d, prob = _attempt_exact_2kssamp(n1, n2, g, statistic, "two-sided")
+    if not success:
+        prob = distributions.kstwo.sf(d, asymptotic_n)
+    return float(np.clip(prob, 0.0, 1.0))
+
+
+### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
+def _as_samples(new_data: Any, reference_data: Any) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Both samples as finite 2-D float arrays (rows x features), and the feature names."""
+    names = list(reference_data.columns) if isinstance(reference_data, pd.DataFrame) else None
+    arrays = []
+    for label, data in (("new_data", new_data), ("reference_data", reference_data)):
+        try:
+            array = np.asarray(data, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"Drift check: {label} must be a 2-D array of numbers ({exc}).") from None
+        if array.ndim == 1:
+            array = array[:, None]
+        if array.ndim != 2:
+            raise ValidationError(f"Drift check: {label} must be 2-D (rows x features), got {array.ndim}-D.")
+        if array.shape[0] < 2:
+            raise ValidationError(f"Drift check: {label} has {array.shape[0]} rows; at least 2 are needed.")
+        if not np.isfinite(array).all():
+            row, col = np.argwhere(~np.isfinite(array))[0]
+            raise ValidationError(f"Drift check: {label}[{row}, {col}] is {array[row, col]}, not a finite number.")
+        arrays.append(array)
+    new, reference = arrays
+    if new.shape[1] != reference.shape[1]:
+        raise ValidationError(
+            f"Drift check: new_data has {new.shape[1]} features but reference_data has {reference.shape[1]}."
+        )
+    return new, reference, names if names is not None else list(range(reference.shape[1]))
+
+
+def _sorted_columns(sample: np.ndarray) -> np.ndarray:
+    """The sample transposed to features x rows, each feature's values sorted (contiguous, so fast)."""
+    columns = np.array(sample.T, order="C")  # a copy we may sort in place
+    columns.sort(axis=1)
+    return columns
+
+
+def _merged_cdf_gaps(new: np.ndarray, reference: np.ndarray):
+    """For blocks of features: both samples merged and sorted, and the ECDF gap at each value.
+
+    Yields ``(columns, values, gaps)``: for the features in the slice
+    ``columns``, ``values[f]`` holds both samples' values of feature f in
+    increasing order and ``gaps[f, i] = F_ref - F_new`` counting the rows up
+    to position i. Inside a run of tied values the gap is not a real one,
+    but the width between tied values is 0, so areas are right.
+    """
+    n_ref, n_new = len(reference), len(new)
+    width = max(1, CHUNK_VALUES // (n_ref + n_new))
+    for start in range(0, reference.shape[1], width):
+        columns = slice(start, start + width)
+        both = np.concatenate([reference[:, columns], new[:, columns]]).T  # features x rows
+        order = np.argsort(both, axis=1)
+        values = np.take_along_axis(both, order, axis=1)
+        from_reference = np.cumsum(order < n_ref, axis=1)  # reference rows up to here
+        from_new = np.arange(1, n_ref + n_new + 1) - from_reference
+        yield columns, values, from_reference / n_ref - from_new / n_new
+### END SOLUTION
+
+
+def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
+    """The two-sample Kolmogorov-Smirnov statistic of every feature, at once.
+
+    For each feature (column), the statistic is the largest vertical gap
+    between the empirical CDFs of the two samples: 0 when they match, 1 when
+    every new value lies beyond every reference value. No loop over rows:
+    sort every column of both samples at once (``np.sort`` along an axis),
+    then, per feature, one binary search (``np.searchsorted``,
+    ``side="right"``) finds how many rows of the other sample lie at or
+    below each value; the gap only changes at the samples' values, so the
+    largest one is among those. Equal to
+    ``scipy.stats.ks_2samp(reference[:, j], new[:, j]).statistic`` to 1e-12.
+
+    Raises ValidationError for samples with different feature counts, fewer
+    than 2 rows, or values that are NaN or infinite.
+
+    >>> ks_statistics([[0.0], [1.0]], [[2.0], [3.0]])
+    array([1.])
+    """
+    ### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
+    new, reference, _ = _as_samples(new_data, reference_data)
+    n_new, n_ref = len(new), len(reference)
+    new_sorted, ref_sorted = _sorted_columns(new), _sorted_columns(reference)
+    # At the i-th smallest reference value, F_ref is at least (i + 1) / n_ref: exactly that at the
+    # last of a run of ties, less before it, so the largest gap is still read right.
+    ref_steps = np.arange(1, n_ref + 1) / n_ref
+    new_steps = np.arange(1, n_new + 1) / n_new
+    statistics = np.empty(reference.shape[1])
+    for j in range(reference.shape[1]):  # one binary search over whole columns per feature
+        new_at_ref = np.searchsorted(new_sorted[j], ref_sorted[j], side="right") / n_new
+        ref_at_new = np.searchsorted(ref_sorted[j], new_sorted[j], side="right") / n_ref
+        statistics[j] = max((ref_steps - new_at_ref).max(), (new_steps - ref_at_new).max())
+    return statistics
+    ### END SOLUTION
+
+
+def psi_scores(new_data: Any, reference_data: Any) -> np.ndarray:
+    """The population stability index of every feature, with bins from the reference's deciles.
+
+    Each feature is cut into 10 bins at the reference's 10th, 20th, ...,
+    90th percentiles (``numpy.quantile``), the outer two bins open-ended so
+    new values outside the reference's range still count. With ``r`` and
+    ``n`` the shares of reference and new rows in a bin (an empty bin counts
+    as ``PSI_EMPTY_BIN`` of the rows), ``PSI = sum((n - r) * ln(n / r))``
+    over the bins. A value equal to a bin edge falls in the bin above it.
+    Rule of thumb: below 0.1 stable, 0.1 to 0.2 a moderate shift, above 0.2
+    (``PSI_THRESHOLD``) drift.
+
+    Raises ValidationError on bad samples, as ``ks_statistics`` does.
+
+    >>> reference = np.arange(1000.0)
+    >>> float(psi_scores(reference, reference)[0])
+    0.0
+    """
+    ### BEGIN SOLUTION part=3 section="6. PSI and Wasserstein: how far, not just whether"
+    new, reference, _ = _as_samples(new_data, reference_data)
+    edges = np.quantile(reference, np.linspace(0.1, 0.9, 9), axis=0)  # 9 x features
+
+    def shares(sample: np.ndarray) -> np.ndarray:
+        bins = np.zeros(sample.shape, dtype=np.intp)
+        for edge in edges:  # 9 comparisons, each over every row and feature
+            bins += sample >= edge
+        flat = bins + 10 * np.arange(sample.shape[1])  # bin b of feature f -> 10 f + b
+        counts = np.bincount(flat.ravel(), minlength=10 * sample.shape[1]).reshape(-1, 10)
+        share = counts / len(sample)
+        return np.where(counts == 0, PSI_EMPTY_BIN, share)
+
+    new_share, reference_share = shares(new), shares(reference)
+    return np.sum((new_share - reference_share) * np.log(new_share / reference_share), axis=1)
+    ### END SOLUTION
+
+
+def wasserstein_scores(new_data: Any, reference_data: Any) -> np.ndarray:
+    """The Wasserstein distance of every feature, in standard deviations of the reference.
+
+    The Wasserstein-1 (earth mover's) distance is the area between the two
+    empirical CDFs: how much probability mass must move, and how far, to
+    turn one sample into the other, in the feature's own units. Dividing by
+    the reference's standard deviation (population, ``ddof=0``; at least
+    0.001, as Evidently does) makes features comparable: 0.1 means the mass
+    moved by a tenth of a standard deviation on average, the drift threshold
+    ``WASSERSTEIN_THRESHOLD``. Equal to
+    ``scipy.stats.wasserstein_distance(reference[:, j], new[:, j]) / reference[:, j].std()``
+    to 1e-9, computed for all features at once from the same sorted merge as
+    ``ks_statistics``.
+
+    Raises ValidationError on bad samples, as ``ks_statistics`` does.
+
+    >>> float(wasserstein_scores([[1.0], [2.0]], [[0.0], [1.0]])[0])  # moved by 1, std 0.5
+    2.0
+    """
+    ### BEGIN SOLUTION part=3 section="6. PSI and Wasserstein: how far, not just whether"
+    new, reference, _ = _as_samples(new_data, reference_data)
+    distances = np.empty(reference.shape[1])
+    for columns, values, gaps in _merged_cdf_gaps(new, reference):
+        # Between consecutive sorted values the gap is constant: area = |gap| x width.
+        distances[columns] = np.sum(np.abs(gaps[:, :-1]) * np.diff(values, axis=1), axis=1)
+    return distances / np.maximum(reference.std(axis=0), 1e-3)
+    ### END SOLUTION
+
+
+def detect_data_drift(
+    new_data: Any, reference_data: Any, *, method: str = "ks", alpha: float = 0.05
+) -> dict[str, Any]:
+    """Has the distribution of ``new_data`` moved away from ``reference_data``? Feature by feature.
+
+    Both are 2-D (rows x features; a 1-D array is one feature); a pandas
+    DataFrame as ``reference_data`` names the features by its columns,
+    otherwise features are numbered from 0. Returns::
+
+        {"is_drift": bool, "score": float, "method": str, "alpha": float, "threshold": float,
+         "features": [{"feature": 0, "statistic": 0.031, "p_value": 0.72, "drifted": False}, ...]}
+
+    * ``method="ks"`` (default): the two-sample KS test per feature. Testing
+      20 features at ``alpha`` each would raise a false alarm on 64% of clean
+      batches, so the Bonferroni correction tests each feature at
+      ``alpha / n_features`` (``threshold``): the chance of any false alarm
+      is then at most ``alpha``. ``score`` is the largest KS statistic.
+    * ``method="psi"``: ``psi_scores``; a feature drifted when its PSI is
+      above ``PSI_THRESHOLD`` (0.2); ``score`` the largest PSI.
+    * ``method="wasserstein"``: ``wasserstein_scores``; drifted at
+      ``WASSERSTEIN_THRESHOLD`` (0.1) and above; ``score`` the largest.
+
+    ``p_value`` is None for the methods that have none. ``is_drift`` is True
+    when any feature drifted. Raises ValidationError for an unknown method,
+    an ``alpha`` outside (0, 1), or bad samples (different feature counts,
+    fewer than 2 rows, NaN or infinite values).
+
+    >>> rng = np.random.default_rng(1)
+    >>> detect_data_drift(rng.normal(size=(500, 2)), rng.normal(size=(500, 2)))["is_drift"]
+    False
+    """
+    ### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
+    if method not in DRIFT_METHODS:
+        raise ValidationError(f"Drift check: method {method!r} is not one of {DRIFT_METHODS}.")
+    if not 0.0 < alpha < 1.0:
+        raise ValidationError(f"Drift check: alpha {alpha!r} must lie between 0 and 1.")
+    new, reference, names = _as_samples(new_data, reference_data)
+    p_values: list[float | None]
+    if method == "ks":
+        statistics = ks_statistics(new, reference)
+        p_array = ks_p_values(statistics, len(new), len(reference))
+        threshold = alpha / reference.shape[1]
+        drifted = p_array < threshold
+        p_values = [float(p) for p in p_array]
+    else:
+        scores = psi_scores if method == "psi" else wasserstein_scores
+        statistics = scores(new, reference)
+        threshold = PSI_THRESHOLD if method == "psi" else WASSERSTEIN_THRESHOLD
+        drifted = statistics > threshold if method == "psi" else statistics >= threshold
+        p_values = [None] * len(statistics)
+    features = [
+        {"feature": name, "statistic": float(s), "p_value": p, "drifted": bool(d)}
+        for name, s, p, d in zip(names, statistics, p_values, drifted)
+    ]
+    return {
+        "is_drift": bool(drifted.any()),
+        "score": float(statistics.max()),
+        "method": method,
+        "alpha": alpha,
+        "threshold": threshold,
+        "features": features,
+    }
+    ### END SOLUTION
+
+
+def drift_over_time(
+    stream: Any,
+    reference_data: Any,
+    window: int,
+    *,
+    method: str = "ks",
+    alpha: float = 0.05,
+    step: int | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Score consecutive windows of a stream of rows against the reference: drift as a time series.
+
+    The rows of ``stream`` (2-D, in arrival order) are cut into windows of
+    ``window`` rows, starting every ``step`` rows (default ``window``: no
+    overlap; a trailing partial window is dropped), and each window is
+    checked with ``detect_data_drift``. Returns one row per window with
+    columns ``start`` and ``stop`` (row positions, ``stream[start:stop]``),
+    ``score``, ``threshold``, ``is_drift``, ``n_drifted`` (how many features
+    drifted), then one column per feature holding its statistic, named
+    ``feature_names`` or the reference's DataFrame columns, else ``"0"``,
+    ``"1"``, ... (as text). Plot ``score`` against ``start`` for the
+    notebook's drift chart.
+
+    Raises ValidationError when ``window`` is below 2 or larger than the
+    stream, ``step`` is below 1, or the samples are bad.
+
+    >>> rng = np.random.default_rng(0)
+    >>> table = drift_over_time(rng.normal(size=(300, 2)), rng.normal(size=(200, 2)), 100)
+    >>> table["start"].tolist(), table["is_drift"].tolist()
+    ([0, 100, 200], [False, False, False])
+    """
+    ### BEGIN SOLUTION part=3 section="7. Drift over time"
+    rows = np.asarray(stream, dtype=np.float64) if not isinstance(stream, pd.DataFrame) else stream.to_numpy(float)
+    step = window if step is None else step
+    if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+        raise ValidationError(f"drift_over_time: window {window!r} must be a whole number of rows, at least 2.")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValidationError(f"drift_over_time: step {step!r} must be a whole number of rows, at least 1.")
+    if rows.ndim == 1:
+        rows = rows[:, None]
+    if len(rows) < window:
+        raise ValidationError(f"drift_over_time: the stream has {len(rows)} rows, fewer than one window of {window}.")
+    if feature_names is None and isinstance(reference_data, pd.DataFrame):
+        feature_names = [str(c) for c in reference_data.columns]
+    reference = np.asarray(reference_data, dtype=np.float64)
+    records = []
+    for start in range(0, len(rows) - window + 1, step):
+        result = detect_data_drift(rows[start:start + window], reference, method=method, alpha=alpha)
+        record = {
+            "start": start, "stop": start + window, "score": result["score"], "threshold": result["threshold"],
+            "is_drift": result["is_drift"], "n_drifted": sum(f["drifted"] for f in result["features"]),
+        }
+        names = feature_names or [str(f["feature"]) for f in result["features"]]
+        if len(names) != len(result["features"]):
+            raise ValidationError(
+                f"drift_over_time: {len(names)} feature names for {len(result['features'])} features."
+            )
+        record.update({name: f["statistic"] for name, f in zip(names, result["features"])})
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+    ### END SOLUTION
