@@ -1,0 +1,88 @@
+"""Benchmark Part 4: a registry holding 1,000 versions of one small model.
+
+Register, list and load times, each against a baseline measured in the
+same run, so the ratios hold on a noisy shared machine:
+
+* registering a version against Part 1's ``save_model`` of the same model
+  (the registry adds a lock, a temporary folder and a rename);
+* ``list_versions`` against ``os.listdir`` of the model's folder (the
+  registry adds the semantic-version sort); target: under 50 ms;
+* loading by version, ``"latest"`` and ``"production"`` against Part 1's
+  ``load_model`` of the same file (by stage adds one small JSON read).
+
+    PYTHONSAFEPATH=1 PYTHONPATH=solutions .venv/bin/python benchmarks/bench_registry.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from deployment import LogisticRegression, ModelRegistry, load_dataset, load_model, save_model
+
+N_VERSIONS = 1_000
+REPEATS = 7
+LIST_TARGET_MS = 50.0
+
+
+def best_time_s(action, repeats: int = REPEATS) -> float:
+    """The fastest of several runs: the least disturbed by other work on the machine."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    data = load_dataset("iris", seed=0)
+    model = LogisticRegression().fit(data.X_train, data.y_train)  # 3 classes x 4 features
+    folder = Path(tempfile.mkdtemp(prefix="bench-registry-"))
+    try:
+        registry = ModelRegistry(folder / "registry")
+        versions = [f"{1 + i // 100}.{i % 100}.0" for i in range(N_VERSIONS)]
+
+        start = time.perf_counter()
+        for version in versions:
+            registry.register_model("iris", version, model, metadata={"accuracy": 0.97})
+        register_ms = (time.perf_counter() - start) * 1000 / N_VERSIONS
+        (folder / "plain").mkdir()
+        start = time.perf_counter()
+        for i in range(100):
+            save_model(model, folder / "plain" / f"{i}.json")
+        save_ms = (time.perf_counter() - start) * 1000 / 100
+
+        registry.promote_model("iris", versions[500], "production")
+        model_folder = folder / "registry" / "iris"
+        one_file = model_folder / versions[500] / "model.json"
+
+        list_s = best_time_s(lambda: registry.list_versions("iris"))
+        listdir_s = best_time_s(lambda: os.listdir(model_folder))
+        assert len(registry.list_versions("iris")) == N_VERSIONS
+
+        plain_load_s = best_time_s(lambda: load_model(one_file))
+        loads = {
+            "a version": best_time_s(lambda: registry.load_model("iris", versions[500])),
+            '"latest"': best_time_s(lambda: registry.load_model("iris", "latest")),
+            '"production"': best_time_s(lambda: registry.load_model("iris", "production")),
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    print(f"Registry of {N_VERSIONS:,} versions of a {model.coef_.size}-coefficient model "
+          f"(best of {REPEATS} runs; ratios against a baseline from the same run)")
+    print(f"  register one version   {register_ms:8.2f} ms   {register_ms / save_ms:5.1f}x save_model ({save_ms:.2f} ms)")
+    print(f"  list_versions          {list_s * 1000:8.2f} ms   {list_s / listdir_s:5.1f}x os.listdir "
+          f"({listdir_s * 1000:.2f} ms)   target < {LIST_TARGET_MS:.0f} ms: "
+          f"{'met' if list_s * 1000 < LIST_TARGET_MS else 'MISSED'}")
+    for label, seconds in loads.items():
+        print(f"  load {label:<17} {seconds * 1000:8.2f} ms   {seconds / plain_load_s:5.1f}x load_model "
+              f"({plain_load_s * 1000:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()
