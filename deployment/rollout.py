@@ -52,7 +52,7 @@ class CanaryRollout:
 
     A step is held for at least ``min_step_duration_s`` seconds (on
     ``clock``) and until the candidate served ``min_requests`` requests in
-    it; guardrails are judged only once the candidate served
+    it; guardrails are judged only once each version served
     ``min_requests`` requests in all (too few requests say nothing).
     Requests are counted by ``predict`` in ``served`` (per version). The
     candidate comes first in the ``router``, so a user moved to it stays
