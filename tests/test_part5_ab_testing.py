@@ -527,9 +527,9 @@ class Served:
     """A model behind a tiny server: takes ``latency_ms`` on the fake clock, logs to its monitor,
     and fails while ``failing`` is set."""
 
-    def __init__(self, model, clock, latency_ms):
+    def __init__(self, model, clock, latency_ms, monitor=None):
         self.model, self.clock, self.latency_ms = model, clock, latency_ms
-        self.monitor, self.failing = LocalMonitor(), False
+        self.monitor, self.failing = monitor or LocalMonitor(), False
 
     def predict(self, X):
         self.clock.advance(self.latency_ms / 1000)
@@ -607,6 +607,20 @@ def test_canary_rolls_back_on_an_error_burst_mid_rollout():
     assert rollout.check() == "rollback"
     assert rollout.status == "rolled back" and "error rate" in rollout.reason
     assert rollout.history[-1]["candidate"]["error_rate"] > 0.01
+
+
+@pytest.mark.parametrize("failure", ["slowdown", "errors"])
+def test_canary_reads_the_part3_model_monitor(failure):
+    from deployment import ModelMonitor
+
+    clock = FakeClock()
+    old = Served(V1, clock, 10.0, ModelMonitor(clock=clock))
+    new = Served(V2, clock, 30.0 if failure == "slowdown" else 10.0, ModelMonitor(clock=clock))
+    new.failing = failure == "errors"
+    rollout = CanaryRollout(old, new, baseline_monitor=old.monitor, candidate_monitor=new.monitor,
+                            min_step_duration_s=60, min_requests=50, clock=clock)
+    assert rollout.run(_traffic(clock)) == "rolled back"
+    assert ("p95" if failure == "slowdown" else "error rate") in rollout.reason
 
 
 def test_canary_tolerates_a_slowdown_within_its_ratio():
