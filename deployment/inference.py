@@ -1,3 +1,412 @@
-"""Part 2: the inference API. (Being written; see the issue for Part 2.)"""
+"""Part 2: the inference API: a model behind checks a production service cannot do without.
 
-__all__: list[str] = []
+A fitted model answers ``model.predict(X)``. A service must also refuse bad
+input with a clear message, know who is calling (API keys), stop one client
+from drowning the others (rate limits), answer repeated questions from a
+cache, keep answering when the model breaks (a fallback model), and leave a
+trace of every request (a JSON log line and a monitor). ``InferenceAPI`` adds
+all of that around any model with ``predict`` and ``n_features_in_``.
+
+A request goes through two stages:
+
+1. ``admit``: check the key, the client's rate and the instances (cheap,
+   one request at a time) and turn the instances into a float array;
+2. ``infer``: one model call for one *or many* admitted requests, then one
+   response, log line and monitor entry per request.
+
+``predict`` is the two in a row. The HTTP server (``server.py``) calls them
+separately so it can gather concurrent one-row requests into one model
+call (micro-batching).
+
+>>> api = InferenceAPI(model, APIConfig(version="1.0.0"))
+>>> api.predict([[0.1] * model.n_features_in_])
+{'predictions': [1], 'version': '1.0.0', 'timestamp': datetime.datetime(..., tzinfo=datetime.timezone.utc)}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import AuthenticationError, DeploymentError, RateLimitError, ValidationError
+from .versions import validate_version
+
+__all__ = [
+    "APIConfig", "InferenceAPI", "AdmittedRequest", "TokenBucket",
+    "BatchTooLargeError", "ModelUnavailableError",
+]
+
+logger = logging.getLogger("deployment.inference")
+"""One JSON line per request goes here, at INFO (``logging.getLogger("deployment.inference")``)."""
+
+MAX_TRACKED_CLIENTS = 100_000
+"""Rate-limit buckets kept at most; the least recently seen client is forgotten first."""
+
+
+class BatchTooLargeError(ValidationError):
+    """A request with more rows than ``APIConfig.max_batch_size`` (HTTP 413)."""
+
+
+class ModelUnavailableError(DeploymentError):
+    """Neither the model nor its fallback could answer (HTTP 503): the service's fault, not the client's."""
+
+
+@dataclass(frozen=True)
+class APIConfig:
+    """How an ``InferenceAPI`` serves its model. Frozen: change a setting by making a new config.
+
+    - ``version``: the model version every response names (a semantic version).
+    - ``max_batch_size``: the most rows one request may hold (more: ``BatchTooLargeError``).
+    - ``api_keys``: the keys accepted; ``None`` means no authentication.
+    - ``rate_limit_rps``: requests a second each client may make on average; ``None``: no limit.
+    - ``burst``: requests a client may make at once after being idle (the bucket's size);
+      default ``ceil(rate_limit_rps)``, at least 1.
+    - ``cache_size``: rows whose predictions are remembered (LRU); 0 turns the cache off.
+    - ``fallback_model``: answers when the model raises; ``None``: no fallback.
+    - ``latency_slo_ms``: health is ``degraded`` when the recent p95 latency is above this.
+    - ``max_error_rate``: health is ``degraded`` when more recent requests than this
+      fraction failed on the service's side (model failures, fallback answers).
+    - ``health_window``: how many recent requests health looks at.
+
+    >>> APIConfig(version="2.0.0", api_keys={"secret"}, rate_limit_rps=10, burst=20)
+    """
+
+    version: str = "1.0.0"
+    max_batch_size: int = 1024
+    api_keys: frozenset[str] | None = field(default=None, repr=False)  # never print keys
+    rate_limit_rps: float | None = None
+    burst: int | None = None
+    cache_size: int = 0
+    fallback_model: Any = None
+    latency_slo_ms: float = 100.0
+    max_error_rate: float = 0.05
+    health_window: int = 1000
+
+    def __post_init__(self) -> None:
+        validate_version(self.version)
+        for name in ("max_batch_size", "health_window"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValidationError(f"APIConfig.{name} must be a positive integer, got {value!r}.")
+        if type(self.cache_size) is not int or self.cache_size < 0:
+            raise ValidationError(f"APIConfig.cache_size must be an integer >= 0, got {self.cache_size!r}.")
+        if self.api_keys is not None:
+            if isinstance(self.api_keys, (str, bytes)):
+                raise ValidationError("APIConfig.api_keys must be a collection of keys, not one string.")
+            keys = frozenset(self.api_keys)
+            if not keys or not all(isinstance(k, str) and k for k in keys):
+                raise ValidationError("APIConfig.api_keys must hold at least one non-empty string key.")
+            object.__setattr__(self, "api_keys", keys)
+        if self.rate_limit_rps is not None and not _positive_number(self.rate_limit_rps):
+            raise ValidationError(f"APIConfig.rate_limit_rps must be a positive number, got {self.rate_limit_rps!r}.")
+        if self.burst is not None and (type(self.burst) is not int or self.burst < 1):
+            raise ValidationError(f"APIConfig.burst must be a positive integer, got {self.burst!r}.")
+        if self.burst is not None and self.rate_limit_rps is None:
+            raise ValidationError("APIConfig.burst needs rate_limit_rps: a burst means nothing without a rate.")
+        if not _positive_number(self.latency_slo_ms):
+            raise ValidationError(f"APIConfig.latency_slo_ms must be a positive number, got {self.latency_slo_ms!r}.")
+        if not (isinstance(self.max_error_rate, (int, float)) and 0 <= self.max_error_rate <= 1):
+            raise ValidationError(f"APIConfig.max_error_rate must be between 0 and 1, got {self.max_error_rate!r}.")
+        if self.fallback_model is not None and not hasattr(self.fallback_model, "predict"):
+            raise ValidationError("APIConfig.fallback_model must have a predict method.")
+
+    @property
+    def bucket_capacity(self) -> float:
+        """The token bucket's size: ``burst``, or ``ceil(rate_limit_rps)`` (at least 1)."""
+        if self.burst is not None:
+            return float(self.burst)
+        return float(max(1, math.ceil(self.rate_limit_rps or 1)))
+
+
+def _positive_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
+class TokenBucket:
+    """A token bucket: ``rate_per_s`` tokens a second flow in, up to ``capacity``; a request takes one.
+
+    A client idle for a while can make ``capacity`` requests at once (a burst),
+    then ``rate_per_s`` a second on average. Time comes in as an argument
+    (``now_s``, seconds on any monotonic clock), so tests control it.
+
+    >>> bucket = TokenBucket(rate_per_s=2.0, capacity=2, now_s=0.0)
+    >>> bucket.take(0.0), bucket.take(0.0), bucket.take(0.0)
+    (0.0, 0.0, 0.5)
+    """
+
+    __slots__ = ("rate_per_s", "capacity", "tokens", "updated_s")
+
+    def __init__(self, rate_per_s: float, capacity: float, now_s: float) -> None:
+        self.rate_per_s = float(rate_per_s)
+        self.capacity = float(capacity)
+        self.tokens = float(capacity)  # a new client starts with a full bucket
+        self.updated_s = float(now_s)
+
+    def take(self, now_s: float) -> float:
+        """Take one token at time ``now_s``: return 0.0 if granted, else the seconds to wait for one.
+
+        First add the tokens that flowed in since ``updated_s`` (never above
+        ``capacity``; a clock that went backwards adds none), then take one if
+        there is a whole token. A refused request takes nothing.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write TokenBucket.take(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedRequest:
+    """A request that passed ``InferenceAPI.admit``: its id, who sent it, its rows, when it began."""
+
+    request_id: str
+    client: str
+    X: np.ndarray  # (rows, n_features) float64, checked
+    started_s: float  # on the API's clock
+
+
+class InferenceAPI:
+    """A model served safely: validation, API keys, rate limits, a cache, a fallback, logs, health.
+
+    ``model`` is any fitted model with ``predict`` and ``n_features_in_`` (the
+    package's models or scikit-learn's). ``monitor`` (optional) is told about
+    every request: ``log_prediction(features, prediction, latency_ms)`` for an
+    answer, ``log_error(latency_ms, error)`` for a refusal or failure (a
+    Part 3 ``ModelMonitor``, or ``recorder.LatencyRecorder``). ``clock``
+    returns seconds on a monotonic clock; latencies, rate limits and uptime
+    use it, so tests can pass a fake one.
+
+    >>> api = InferenceAPI(model, APIConfig(version="1.2.0", cache_size=1000))
+    >>> api.predict(X_test[:2])["predictions"]
+    [0, 1]
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        config: APIConfig | None = None,
+        *,
+        monitor: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not hasattr(model, "predict"):
+            raise ValidationError(f"InferenceAPI: a {type(model).__name__} has no predict method.")
+        n_features = getattr(model, "n_features_in_", None)
+        if n_features is None:
+            raise ValidationError(f"InferenceAPI: this {type(model).__name__} is not fitted (no n_features_in_).")
+        self.model = model
+        self.config = config if config is not None else APIConfig()
+        self.monitor = monitor
+        self.n_features = int(n_features)
+        self.is_classifier = hasattr(model, "predict_proba") and hasattr(model, "classes_")
+        self._clock = clock
+        self._lock = threading.Lock()  # guards the buckets, the cache and the counters
+        # API keys as bytes for hmac.compare_digest, each with a fingerprint safe to log.
+        self._keys = [
+            (key.encode("utf-8"), "key-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8])
+            for key in sorted(self.config.api_keys or ())
+        ]
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()  # client -> bucket, LRU order
+        self._cache: OrderedDict[bytes, Any] = OrderedDict()  # row bytes -> prediction, LRU order
+        self.cache_hits = 0
+        self.cache_misses = 0
+        # Recent requests that reached the model: (latency_ms, outcome), outcome "ok",
+        # "fallback" or "unavailable"; health reads them. Client mistakes are not kept.
+        self._recent: deque[tuple[float, str]] = deque(maxlen=self.config.health_window)
+        self._fallback_active = False  # did the fallback answer the last model call?
+        self._monitor_failed = False
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+        self._started_s = clock()
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    def predict(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> dict[str, Any]:
+        """Answer one request: ``{"predictions": [...], "version": str, "timestamp": datetime (UTC)}``.
+
+        ``instances`` is a 2-D list or array, one row per instance. Classifiers
+        answer labels, regressors numbers. When the fallback model answered,
+        the response also holds ``"fallback": True``. Raises ValidationError
+        (bad instances; ``BatchTooLargeError`` for too many rows),
+        AuthenticationError, RateLimitError or ModelUnavailableError.
+        """
+        outcome = self.infer([self.admit(instances, api_key=api_key, client_id=client_id)])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def predict_proba(self, instances: Any, *, api_key: str | None = None,
+                      client_id: str | None = None) -> dict[str, Any]:
+        """A classifier's probabilities: ``{"probabilities": [[...]], "classes": [...], "version", "timestamp"}``."""
+        if not self.is_classifier:
+            raise ValidationError(f"predict_proba: a {type(self.model).__name__} is not a classifier.")
+        admitted = self.admit(instances, api_key=api_key, client_id=client_id)
+        outcome = self.infer([admitted], method="predict_proba")[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def cache_info(self) -> dict[str, int]:
+        """``{"hits", "misses", "size", "max_size"}``: counted in rows, like ``functools.lru_cache``."""
+        return {"hits": self.cache_hits, "misses": self.cache_misses,
+                "size": len(self._cache), "max_size": self.config.cache_size}
+
+    def validate(self, instances: Any) -> np.ndarray:
+        """Check ``instances`` and return them as a float64 array of shape (rows, n_features).
+
+        Accepted: a 2-D list (or tuple) of real numbers, or a 2-D numeric numpy
+        array, with 1 to ``max_batch_size`` rows, exactly ``n_features``
+        columns and only finite values. Refused with a ValidationError that
+        names the row and column of the first bad value: booleans (``True`` is
+        not 1.0 here), strings, None, nested lists, ragged rows, NaN and inf;
+        an empty request; a wrong width. More than ``max_batch_size`` rows is a
+        ``BatchTooLargeError``.
+
+        Vectorized: a good batch of 1,000 rows is checked without a Python
+        loop over rows (numpy does the work in C); only a bad request is
+        walked value by value, to say where it went wrong.
+
+        >>> api.validate([[1.0, 2.0, True]])
+        ValidationError: row 0, column 2 is the boolean True, not a number.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI.validate(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'."
+        )
+
+    def _check_api_key(self, api_key: str | None) -> str | None:
+        """Return the key's fingerprint (``"key-1a2b3c4d"``), None when auth is off, or raise.
+
+        With ``config.api_keys`` set, a missing key or one that matches none
+        raises AuthenticationError. Compare with ``hmac.compare_digest`` against
+        every key (``self._keys`` holds ``(key_bytes, fingerprint)`` pairs): ``==``
+        stops at the first differing character, and the time it takes tells an
+        attacker how much of a guess was right.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI._check_api_key(). Read notebooks/02_inference_api.ipynb, section '3. Authentication'."
+        )
+
+    def _check_rate_limit(self, client: str, now_s: float) -> None:
+        """Take a token from ``client``'s bucket at ``now_s``, or raise RateLimitError.
+
+        Does nothing when ``config.rate_limit_rps`` is None. Each client has a
+        ``TokenBucket`` in ``self._buckets`` (made on its first request, full,
+        with ``config.bucket_capacity`` tokens), kept in least-recently-seen
+        order so at most ``MAX_TRACKED_CLIENTS`` are remembered. The error
+        carries ``retry_after_s``, the seconds until a token is back.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI._check_rate_limit(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'."
+        )
+
+    def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> AdmittedRequest:
+        """Stage 1 of a request: check the key, the client's rate and the instances.
+
+        Starts the request's clock and gives it an id. The client is the API
+        key's fingerprint when there is a key, else ``client_id``, else
+        ``"anonymous"``; rate limits count per client. A refused request is
+        logged and reported to the monitor (``_record``) before its error is
+        raised: AuthenticationError, RateLimitError or ValidationError.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI.admit(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
+        )
+
+    def infer(self, requests: Sequence[AdmittedRequest], *, method: str = "predict") -> list[Any]:
+        """Stage 2: answer admitted requests with ONE model call; one outcome per request, in order.
+
+        An outcome is the response dict (``predictions``, ``version``,
+        ``timestamp``, and ``fallback: True`` when the fallback answered), or
+        the exception for that request: ModelUnavailableError when no model
+        could answer, ValidationError when the model's output for one of its
+        rows is not finite (an input far outside the training range overflows;
+        that is the client's input, not a server fault). ``method`` is
+        ``"predict"`` (through the cache) or ``"predict_proba"`` (the response
+        then holds ``probabilities`` and ``classes`` instead of ``predictions``).
+        Each request is logged and reported to the monitor (``_record``).
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI.infer(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
+        )
+
+    def _record(self, request_id: str, client: str, rows: int, started_s: float, *,
+                error: BaseException | None = None, features: np.ndarray | None = None,
+                predictions: np.ndarray | None = None, fallback: bool = False) -> float:
+        """Finish one request: measure its latency, log one JSON line, tell the monitor; return the latency.
+
+        The log line (``logger.info``, one JSON object) holds ``event``
+        ("predict"), ``request_id``, ``client``, ``rows``, ``latency_ms``,
+        ``outcome`` ("ok", "fallback", or the error's type name) and
+        ``version``; never the API key. The monitor gets
+        ``log_prediction(features, predictions, latency_ms)`` or
+        ``log_error(latency_ms, error)``; a monitor that raises is reported
+        once in the log and never fails the request. Requests that reached the
+        model (answered, by the fallback or not at all) go into
+        ``self._recent`` for ``health``.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI._record(). Read notebooks/02_inference_api.ipynb, section '6. Logging and monitoring'."
+        )
+
+    def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``(predictions, used_fallback)`` for the rows of X, through the LRU cache when it is on.
+
+        With ``config.cache_size > 0``, a row's key is its bytes (``X[i].tobytes()``):
+        rows already in ``self._cache`` are hits (moved to the most recent
+        end), the others are misses, predicted in one model call and stored,
+        evicting the least recently used rows beyond ``cache_size``.
+        ``cache_hits`` and ``cache_misses`` count rows. Fallback answers are
+        never cached: the cache must not remember a degraded answer.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI._predict_rows(). Read notebooks/02_inference_api.ipynb, section '7. Caching'."
+        )
+
+    def _call_model(self, X: np.ndarray, method: str) -> tuple[np.ndarray, bool]:
+        """``(outputs, used_fallback)``: ``model.<method>(X)``, or the fallback's when the model raises.
+
+        When the model raises and ``config.fallback_model`` answers, the
+        answer is marked as the fallback's and ``self._fallback_active`` turns
+        True (health is then ``degraded``) until the model answers again. When
+        there is no fallback, or it raises too, raise ModelUnavailableError.
+        Numpy overflow warnings are silenced: a non-finite output is checked
+        by ``infer``, not raised as a warning.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI._call_model(). Read notebooks/02_inference_api.ipynb, section '8. Falling back'."
+        )
+
+    def health(self) -> dict[str, Any]:
+        """``{"status", "latency_ms", "uptime_s", "version", "error_rate", "reasons"}``.
+
+        Probes the model with one row of zeros. ``status`` is ``"unhealthy"``
+        when neither the model nor the fallback answers the probe;
+        ``"degraded"`` when only the fallback does, when the fallback answered
+        the last request, when the p95 latency of the recent requests is above
+        ``latency_slo_ms``, or when their error rate (model failures and
+        fallback answers) is above ``max_error_rate``; else ``"healthy"``.
+        ``latency_ms`` is that recent p95 (0.0 before any request),
+        ``uptime_s`` the seconds since the API was made, ``reasons`` one short
+        sentence per problem found.
+        """
+        raise NotImplementedError(
+            "Part 2 (the inference API): write InferenceAPI.health(). Read notebooks/02_inference_api.ipynb, section '9. Health'."
+        )
+
+

@@ -1,3 +1,682 @@
-"""Part 2: the inference API. (Being written; see the issue for Part 2.)"""
+"""Part 2: the inference API: a model behind checks a production service cannot do without.
 
-__all__: list[str] = []
+A fitted model answers ``model.predict(X)``. A service must also refuse bad
+input with a clear message, know who is calling (API keys), stop one client
+from drowning the others (rate limits), answer repeated questions from a
+cache, keep answering when the model breaks (a fallback model), and leave a
+trace of every request (a JSON log line and a monitor). ``InferenceAPI`` adds
+all of that around any model with ``predict`` and ``n_features_in_``.
+
+A request goes through two stages:
+
+1. ``admit``: check the key, the client's rate and the instances (cheap,
+   one request at a time) and turn the instances into a float array;
+2. ``infer``: one model call for one *or many* admitted requests, then one
+   response, log line and monitor entry per request.
+
+``predict`` is the two in a row. The HTTP server (``server.py``) calls them
+separately so it can gather concurrent one-row requests into one model
+call (micro-batching).
+
+>>> api = InferenceAPI(model, APIConfig(version="1.0.0"))
+>>> api.predict([[0.1] * model.n_features_in_])
+{'predictions': [1], 'version': '1.0.0', 'timestamp': datetime.datetime(..., tzinfo=datetime.timezone.utc)}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import AuthenticationError, DeploymentError, RateLimitError, ValidationError
+from .versions import validate_version
+
+__all__ = [
+    "APIConfig", "InferenceAPI", "AdmittedRequest", "TokenBucket",
+    "BatchTooLargeError", "ModelUnavailableError",
+]
+
+logger = logging.getLogger("deployment.inference")
+"""One JSON line per request goes here, at INFO (``logging.getLogger("deployment.inference")``)."""
+
+MAX_TRACKED_CLIENTS = 100_000
+"""Rate-limit buckets kept at most; the least recently seen client is forgotten first."""
+
+
+class BatchTooLargeError(ValidationError):
+    """A request with more rows than ``APIConfig.max_batch_size`` (HTTP 413)."""
+
+
+class ModelUnavailableError(DeploymentError):
+    """Neither the model nor its fallback could answer (HTTP 503): the service's fault, not the client's."""
+
+
+@dataclass(frozen=True)
+class APIConfig:
+    """How an ``InferenceAPI`` serves its model. Frozen: change a setting by making a new config.
+
+    - ``version``: the model version every response names (a semantic version).
+    - ``max_batch_size``: the most rows one request may hold (more: ``BatchTooLargeError``).
+    - ``api_keys``: the keys accepted; ``None`` means no authentication.
+    - ``rate_limit_rps``: requests a second each client may make on average; ``None``: no limit.
+    - ``burst``: requests a client may make at once after being idle (the bucket's size);
+      default ``ceil(rate_limit_rps)``, at least 1.
+    - ``cache_size``: rows whose predictions are remembered (LRU); 0 turns the cache off.
+    - ``fallback_model``: answers when the model raises; ``None``: no fallback.
+    - ``latency_slo_ms``: health is ``degraded`` when the recent p95 latency is above this.
+    - ``max_error_rate``: health is ``degraded`` when more recent requests than this
+      fraction failed on the service's side (model failures, fallback answers).
+    - ``health_window``: how many recent requests health looks at.
+
+    >>> APIConfig(version="2.0.0", api_keys={"secret"}, rate_limit_rps=10, burst=20)
+    """
+
+    version: str = "1.0.0"
+    max_batch_size: int = 1024
+    api_keys: frozenset[str] | None = field(default=None, repr=False)  # never print keys
+    rate_limit_rps: float | None = None
+    burst: int | None = None
+    cache_size: int = 0
+    fallback_model: Any = None
+    latency_slo_ms: float = 100.0
+    max_error_rate: float = 0.05
+    health_window: int = 1000
+
+    def __post_init__(self) -> None:
+        validate_version(self.version)
+        for name in ("max_batch_size", "health_window"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValidationError(f"APIConfig.{name} must be a positive integer, got {value!r}.")
+        if type(self.cache_size) is not int or self.cache_size < 0:
+            raise ValidationError(f"APIConfig.cache_size must be an integer >= 0, got {self.cache_size!r}.")
+        if self.api_keys is not None:
+            if isinstance(self.api_keys, (str, bytes)):
+                raise ValidationError("APIConfig.api_keys must be a collection of keys, not one string.")
+            keys = frozenset(self.api_keys)
+            if not keys or not all(isinstance(k, str) and k for k in keys):
+                raise ValidationError("APIConfig.api_keys must hold at least one non-empty string key.")
+            object.__setattr__(self, "api_keys", keys)
+        if self.rate_limit_rps is not None and not _positive_number(self.rate_limit_rps):
+            raise ValidationError(f"APIConfig.rate_limit_rps must be a positive number, got {self.rate_limit_rps!r}.")
+        if self.burst is not None and (type(self.burst) is not int or self.burst < 1):
+            raise ValidationError(f"APIConfig.burst must be a positive integer, got {self.burst!r}.")
+        if self.burst is not None and self.rate_limit_rps is None:
+            raise ValidationError("APIConfig.burst needs rate_limit_rps: a burst means nothing without a rate.")
+        if not _positive_number(self.latency_slo_ms):
+            raise ValidationError(f"APIConfig.latency_slo_ms must be a positive number, got {self.latency_slo_ms!r}.")
+        if not (isinstance(self.max_error_rate, (int, float)) and 0 <= self.max_error_rate <= 1):
+            raise ValidationError(f"APIConfig.max_error_rate must be between 0 and 1, got {self.max_error_rate!r}.")
+        if self.fallback_model is not None and not hasattr(self.fallback_model, "predict"):
+            raise ValidationError("APIConfig.fallback_model must have a predict method.")
+
+    @property
+    def bucket_capacity(self) -> float:
+        """The token bucket's size: ``burst``, or ``ceil(rate_limit_rps)`` (at least 1)."""
+        if self.burst is not None:
+            return float(self.burst)
+        return float(max(1, math.ceil(self.rate_limit_rps or 1)))
+
+
+def _positive_number(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
+class TokenBucket:
+    """A token bucket: ``rate_per_s`` tokens a second flow in, up to ``capacity``; a request takes one.
+
+    A client idle for a while can make ``capacity`` requests at once (a burst),
+    then ``rate_per_s`` a second on average. Time comes in as an argument
+    (``now_s``, seconds on any monotonic clock), so tests control it.
+
+    >>> bucket = TokenBucket(rate_per_s=2.0, capacity=2, now_s=0.0)
+    >>> bucket.take(0.0), bucket.take(0.0), bucket.take(0.0)
+    (0.0, 0.0, 0.5)
+    """
+
+    __slots__ = ("rate_per_s", "capacity", "tokens", "updated_s")
+
+    def __init__(self, rate_per_s: float, capacity: float, now_s: float) -> None:
+        self.rate_per_s = float(rate_per_s)
+        self.capacity = float(capacity)
+        self.tokens = float(capacity)  # a new client starts with a full bucket
+        self.updated_s = float(now_s)
+
+    def take(self, now_s: float) -> float:
+        """Take one token at time ``now_s``: return 0.0 if granted, else the seconds to wait for one.
+
+        First add the tokens that flowed in since ``updated_s`` (never above
+        ``capacity``; a clock that went backwards adds none), then take one if
+        there is a whole token. A refused request takes nothing.
+        """
+        ### BEGIN SOLUTION part=2 section="4. Rate limiting"
+        elapsed_s = max(0.0, now_s - self.updated_s)
+        self.tokens = min(self.capacity, self.tokens + elapsed_s * self.rate_per_s)
+        self.updated_s = max(self.updated_s, now_s)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate_per_s
+        ### END SOLUTION
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedRequest:
+    """A request that passed ``InferenceAPI.admit``: its id, who sent it, its rows, when it began."""
+
+    request_id: str
+    client: str
+    X: np.ndarray  # (rows, n_features) float64, checked
+    started_s: float  # on the API's clock
+
+
+### BEGIN SOLUTION part=2 section="2. Validating requests"
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+_BOOL_TYPES = (bool, np.bool_)
+
+
+def _is_number_type(kind: type) -> bool:
+    return issubclass(kind, _NUMBER_TYPES) and not issubclass(kind, _BOOL_TYPES)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _first_bad_value(instances: Sequence[Any], width: int) -> ValidationError:
+    """The error naming the first bad row or value. Only runs once a request is known to be bad."""
+    for r, row in enumerate(instances):
+        if not isinstance(row, (list, tuple, np.ndarray)):
+            return ValidationError(
+                f"row {r} is {_shown(row)} ({type(row).__name__}), not a list of numbers; "
+                "instances must be 2-D, e.g. [[0.5, 1.2, ...]]."
+            )
+        for c, value in enumerate(row):
+            if isinstance(value, _BOOL_TYPES):
+                return ValidationError(f"row {r}, column {c} is the boolean {value!r}, not a number.")
+            if not isinstance(value, _NUMBER_TYPES):
+                return ValidationError(f"row {r}, column {c} is {_shown(value)} ({type(value).__name__}), not a number.")
+            if isinstance(value, int) and abs(value) > sys.float_info.max:
+                return ValidationError(f"row {r}, column {c} is too large for a 64-bit float.")
+            if not math.isfinite(value):
+                return ValidationError(f"row {r}, column {c} is {value}, not a finite number.")
+        if len(row) != width:
+            return ValidationError(f"row {r} has {len(row)} values, but the model takes {width} features.")
+    return ValidationError("instances must be a 2-D list of numbers, one row per instance.")
+### END SOLUTION
+
+
+class InferenceAPI:
+    """A model served safely: validation, API keys, rate limits, a cache, a fallback, logs, health.
+
+    ``model`` is any fitted model with ``predict`` and ``n_features_in_`` (the
+    package's models or scikit-learn's). ``monitor`` (optional) is told about
+    every request: ``log_prediction(features, prediction, latency_ms)`` for an
+    answer, ``log_error(latency_ms, error)`` for a refusal or failure (a
+    Part 3 ``ModelMonitor``, or ``recorder.LatencyRecorder``). ``clock``
+    returns seconds on a monotonic clock; latencies, rate limits and uptime
+    use it, so tests can pass a fake one.
+
+    >>> api = InferenceAPI(model, APIConfig(version="1.2.0", cache_size=1000))
+    >>> api.predict(X_test[:2])["predictions"]
+    [0, 1]
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        config: APIConfig | None = None,
+        *,
+        monitor: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not hasattr(model, "predict"):
+            raise ValidationError(f"InferenceAPI: a {type(model).__name__} has no predict method.")
+        n_features = getattr(model, "n_features_in_", None)
+        if n_features is None:
+            raise ValidationError(f"InferenceAPI: this {type(model).__name__} is not fitted (no n_features_in_).")
+        self.model = model
+        self.config = config if config is not None else APIConfig()
+        self.monitor = monitor
+        self.n_features = int(n_features)
+        self.is_classifier = hasattr(model, "predict_proba") and hasattr(model, "classes_")
+        self._clock = clock
+        self._lock = threading.Lock()  # guards the buckets, the cache and the counters
+        # API keys as bytes for hmac.compare_digest, each with a fingerprint safe to log.
+        self._keys = [
+            (key.encode("utf-8"), "key-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8])
+            for key in sorted(self.config.api_keys or ())
+        ]
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()  # client -> bucket, LRU order
+        self._cache: OrderedDict[bytes, Any] = OrderedDict()  # row bytes -> prediction, LRU order
+        self.cache_hits = 0
+        self.cache_misses = 0
+        # Recent requests that reached the model: (latency_ms, outcome), outcome "ok",
+        # "fallback" or "unavailable"; health reads them. Client mistakes are not kept.
+        self._recent: deque[tuple[float, str]] = deque(maxlen=self.config.health_window)
+        self._fallback_active = False  # did the fallback answer the last model call?
+        self._monitor_failed = False
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+        self._started_s = clock()
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    def predict(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> dict[str, Any]:
+        """Answer one request: ``{"predictions": [...], "version": str, "timestamp": datetime (UTC)}``.
+
+        ``instances`` is a 2-D list or array, one row per instance. Classifiers
+        answer labels, regressors numbers. When the fallback model answered,
+        the response also holds ``"fallback": True``. Raises ValidationError
+        (bad instances; ``BatchTooLargeError`` for too many rows),
+        AuthenticationError, RateLimitError or ModelUnavailableError.
+        """
+        outcome = self.infer([self.admit(instances, api_key=api_key, client_id=client_id)])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def predict_proba(self, instances: Any, *, api_key: str | None = None,
+                      client_id: str | None = None) -> dict[str, Any]:
+        """A classifier's probabilities: ``{"probabilities": [[...]], "classes": [...], "version", "timestamp"}``."""
+        if not self.is_classifier:
+            raise ValidationError(f"predict_proba: a {type(self.model).__name__} is not a classifier.")
+        admitted = self.admit(instances, api_key=api_key, client_id=client_id)
+        outcome = self.infer([admitted], method="predict_proba")[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def cache_info(self) -> dict[str, int]:
+        """``{"hits", "misses", "size", "max_size"}``: counted in rows, like ``functools.lru_cache``."""
+        return {"hits": self.cache_hits, "misses": self.cache_misses,
+                "size": len(self._cache), "max_size": self.config.cache_size}
+
+    def validate(self, instances: Any) -> np.ndarray:
+        """Check ``instances`` and return them as a float64 array of shape (rows, n_features).
+
+        Accepted: a 2-D list (or tuple) of real numbers, or a 2-D numeric numpy
+        array, with 1 to ``max_batch_size`` rows, exactly ``n_features``
+        columns and only finite values. Refused with a ValidationError that
+        names the row and column of the first bad value: booleans (``True`` is
+        not 1.0 here), strings, None, nested lists, ragged rows, NaN and inf;
+        an empty request; a wrong width. More than ``max_batch_size`` rows is a
+        ``BatchTooLargeError``.
+
+        Vectorized: a good batch of 1,000 rows is checked without a Python
+        loop over rows (numpy does the work in C); only a bad request is
+        walked value by value, to say where it went wrong.
+
+        >>> api.validate([[1.0, 2.0, True]])
+        ValidationError: row 0, column 2 is the boolean True, not a number.
+        """
+        ### BEGIN SOLUTION part=2 section="2. Validating requests"
+        limit, width = self.config.max_batch_size, self.n_features
+        if isinstance(instances, np.ndarray) and instances.dtype.kind not in "fiu":
+            instances = instances.tolist()  # booleans, strings, objects: find the bad value below
+        if isinstance(instances, np.ndarray):
+            if instances.ndim != 2:
+                raise ValidationError(f"instances must be 2-D (rows x features), got a {instances.ndim}-D array.")
+            n_rows = instances.shape[0]
+        elif isinstance(instances, (list, tuple)):
+            n_rows = len(instances)
+        else:
+            raise ValidationError(
+                f"instances must be a 2-D list of numbers, got {type(instances).__name__}."
+            )
+        if n_rows == 0:
+            raise ValidationError("instances is empty; send at least one row.")
+        if n_rows > limit:
+            raise BatchTooLargeError(f"instances has {n_rows} rows; the limit is {limit} rows a request.")
+
+        if isinstance(instances, np.ndarray):
+            X = np.ascontiguousarray(instances, dtype=np.float64)
+        else:
+            # One C-level pass over every value collects their types; Python's True is an
+            # int, and numpy would turn True, "1.5" and None into numbers, so look first.
+            try:
+                kinds = set(map(type, itertools.chain.from_iterable(instances)))
+            except TypeError:  # a row that is not a sequence
+                raise _first_bad_value(instances, width) from None
+            if not all(map(_is_number_type, kinds)):
+                raise _first_bad_value(instances, width)
+            try:
+                X = np.array(instances, dtype=np.float64)
+            except (ValueError, TypeError, OverflowError):  # ragged rows, huge integers, sets...
+                raise _first_bad_value(instances, width) from None
+            if X.ndim != 2:
+                raise _first_bad_value(instances, width)
+        if X.shape[1] != width:
+            raise ValidationError(f"instances have {X.shape[1]} columns, but the model takes {width} features.")
+        finite = np.isfinite(X)
+        if not finite.all():
+            row, column = np.argwhere(~finite)[0]
+            raise ValidationError(f"row {row}, column {column} is {X[row, column]}, not a finite number.")
+        return X
+        ### END SOLUTION
+
+    def _check_api_key(self, api_key: str | None) -> str | None:
+        """Return the key's fingerprint (``"key-1a2b3c4d"``), None when auth is off, or raise.
+
+        With ``config.api_keys`` set, a missing key or one that matches none
+        raises AuthenticationError. Compare with ``hmac.compare_digest`` against
+        every key (``self._keys`` holds ``(key_bytes, fingerprint)`` pairs): ``==``
+        stops at the first differing character, and the time it takes tells an
+        attacker how much of a guess was right.
+        """
+        ### BEGIN SOLUTION part=2 section="3. Authentication"
+        if not self._keys:
+            return None
+        if not api_key:
+            raise AuthenticationError(
+                "The request has no API key; send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+            )
+        if not isinstance(api_key, str):
+            raise AuthenticationError(f"The API key must be a string, got {type(api_key).__name__}.")
+        given = api_key.encode("utf-8", errors="replace")
+        match = None
+        for key, fingerprint in self._keys:  # no early exit: every key is compared
+            if hmac.compare_digest(given, key):
+                match = fingerprint
+        if match is None:
+            raise AuthenticationError("The API key is not valid.")
+        return match
+        ### END SOLUTION
+
+    def _check_rate_limit(self, client: str, now_s: float) -> None:
+        """Take a token from ``client``'s bucket at ``now_s``, or raise RateLimitError.
+
+        Does nothing when ``config.rate_limit_rps`` is None. Each client has a
+        ``TokenBucket`` in ``self._buckets`` (made on its first request, full,
+        with ``config.bucket_capacity`` tokens), kept in least-recently-seen
+        order so at most ``MAX_TRACKED_CLIENTS`` are remembered. The error
+        carries ``retry_after_s``, the seconds until a token is back.
+        """
+        ### BEGIN SOLUTION part=2 section="4. Rate limiting"
+        rate = self.config.rate_limit_rps
+        if rate is None:
+            return
+        with self._lock:
+            bucket = self._buckets.get(client)
+            if bucket is None:
+                bucket = self._buckets[client] = TokenBucket(rate, self.config.bucket_capacity, now_s)
+                if len(self._buckets) > MAX_TRACKED_CLIENTS:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(client)
+            wait_s = bucket.take(now_s)
+        if wait_s > 0:
+            raise RateLimitError(
+                f"Client {client!r} is over its limit of {rate:g} requests a second; retry in {wait_s:.2f} s.",
+                retry_after_s=wait_s,
+            )
+        ### END SOLUTION
+
+    def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> AdmittedRequest:
+        """Stage 1 of a request: check the key, the client's rate and the instances.
+
+        Starts the request's clock and gives it an id. The client is the API
+        key's fingerprint when there is a key, else ``client_id``, else
+        ``"anonymous"``; rate limits count per client. A refused request is
+        logged and reported to the monitor (``_record``) before its error is
+        raised: AuthenticationError, RateLimitError or ValidationError.
+        """
+        ### BEGIN SOLUTION part=2 section="5. Answering a request"
+        started_s = self._clock()
+        request_id = f"{self._id_prefix}-{next(self._ids)}"
+        client = client_id or "anonymous"
+        try:
+            client = self._check_api_key(api_key) or client
+            self._check_rate_limit(client, started_s)
+            X = self.validate(instances)
+        except Exception as error:
+            rows = len(instances) if isinstance(instances, (list, tuple, np.ndarray)) else 0
+            self._record(request_id, client, rows, started_s, error=error)
+            raise
+        return AdmittedRequest(request_id, client, X, started_s)
+        ### END SOLUTION
+
+    def infer(self, requests: Sequence[AdmittedRequest], *, method: str = "predict") -> list[Any]:
+        """Stage 2: answer admitted requests with ONE model call; one outcome per request, in order.
+
+        An outcome is the response dict (``predictions``, ``version``,
+        ``timestamp``, and ``fallback: True`` when the fallback answered), or
+        the exception for that request: ModelUnavailableError when no model
+        could answer, ValidationError when the model's output for one of its
+        rows is not finite (an input far outside the training range overflows;
+        that is the client's input, not a server fault). ``method`` is
+        ``"predict"`` (through the cache) or ``"predict_proba"`` (the response
+        then holds ``probabilities`` and ``classes`` instead of ``predictions``).
+        Each request is logged and reported to the monitor (``_record``).
+        """
+        ### BEGIN SOLUTION part=2 section="5. Answering a request"
+        if not requests:
+            return []
+        X = requests[0].X if len(requests) == 1 else np.concatenate([r.X for r in requests])
+        try:
+            if method == "predict":
+                outputs, used_fallback = self._predict_rows(X)
+            elif method == "predict_proba":
+                outputs, used_fallback = self._call_model(X, "predict_proba")
+            else:
+                raise ValueError(f"infer: method must be 'predict' or 'predict_proba', got {method!r}.")
+        except ModelUnavailableError as error:
+            for request in requests:
+                self._record(request.request_id, request.client, len(request.X), request.started_s, error=error)
+            return [error] * len(requests)
+
+        # A row whose output is NaN or inf cannot be sent as JSON, and the client's input caused it.
+        bad_rows = ~np.isfinite(outputs) if outputs.dtype.kind in "fc" else None
+        if bad_rows is not None and bad_rows.ndim > 1:
+            bad_rows = bad_rows.any(axis=1)
+        timestamp = datetime.now(timezone.utc)
+        outcomes: list[Any] = []
+        start = 0
+        for request in requests:
+            stop = start + len(request.X)
+            part = outputs[start:stop]
+            if bad_rows is not None and bad_rows[start:stop].any():
+                row = int(np.argmax(bad_rows[start:stop]))
+                outcome: Any = ValidationError(
+                    f"row {row}: the model's output is not finite; the input is outside the range it can answer."
+                )
+                self._record(request.request_id, request.client, len(request.X), request.started_s, error=outcome)
+            else:
+                if method == "predict":
+                    outcome = {"predictions": part.tolist(), "version": self.config.version, "timestamp": timestamp}
+                else:
+                    outcome = {"probabilities": part.tolist(), "classes": np.asarray(self.model.classes_).tolist(),
+                               "version": self.config.version, "timestamp": timestamp}
+                if used_fallback:
+                    outcome["fallback"] = True
+                self._record(request.request_id, request.client, len(request.X), request.started_s,
+                             features=request.X, predictions=part, fallback=used_fallback)
+            outcomes.append(outcome)
+            start = stop
+        return outcomes
+        ### END SOLUTION
+
+    def _record(self, request_id: str, client: str, rows: int, started_s: float, *,
+                error: BaseException | None = None, features: np.ndarray | None = None,
+                predictions: np.ndarray | None = None, fallback: bool = False) -> float:
+        """Finish one request: measure its latency, log one JSON line, tell the monitor; return the latency.
+
+        The log line (``logger.info``, one JSON object) holds ``event``
+        ("predict"), ``request_id``, ``client``, ``rows``, ``latency_ms``,
+        ``outcome`` ("ok", "fallback", or the error's type name) and
+        ``version``; never the API key. The monitor gets
+        ``log_prediction(features, predictions, latency_ms)`` or
+        ``log_error(latency_ms, error)``; a monitor that raises is reported
+        once in the log and never fails the request. Requests that reached the
+        model (answered, by the fallback or not at all) go into
+        ``self._recent`` for ``health``.
+        """
+        ### BEGIN SOLUTION part=2 section="6. Logging and monitoring"
+        latency_ms = (self._clock() - started_s) * 1000.0
+        if error is None:
+            outcome = "fallback" if fallback else "ok"
+        else:
+            outcome = type(error).__name__
+        if error is None or isinstance(error, ModelUnavailableError):
+            self._recent.append((latency_ms, "unavailable" if error is not None else outcome))
+        if self.monitor is not None:
+            try:
+                if error is None:
+                    self.monitor.log_prediction(features, predictions, latency_ms)
+                else:
+                    self.monitor.log_error(latency_ms, error)
+            except Exception as exc:
+                if not self._monitor_failed:
+                    self._monitor_failed = True
+                    logger.warning(json.dumps({"event": "monitor_failed", "error": f"{type(exc).__name__}: {exc}"}))
+        if logger.isEnabledFor(logging.INFO):
+            # The same line json.dumps would write, for a fifth of its cost: only the client
+            # needs escaping (ids, numbers, type names and semantic versions are plain text).
+            logger.info(
+                f'{{"event": "predict", "request_id": "{request_id}", "client": {json.dumps(client)}, '
+                f'"rows": {rows}, "latency_ms": {latency_ms:.3f}, "outcome": "{outcome}", '
+                f'"version": "{self.config.version}"}}'
+            )
+        return latency_ms
+        ### END SOLUTION
+
+    def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``(predictions, used_fallback)`` for the rows of X, through the LRU cache when it is on.
+
+        With ``config.cache_size > 0``, a row's key is its bytes (``X[i].tobytes()``):
+        rows already in ``self._cache`` are hits (moved to the most recent
+        end), the others are misses, predicted in one model call and stored,
+        evicting the least recently used rows beyond ``cache_size``.
+        ``cache_hits`` and ``cache_misses`` count rows. Fallback answers are
+        never cached: the cache must not remember a degraded answer.
+        """
+        ### BEGIN SOLUTION part=2 section="7. Caching"
+        size = self.config.cache_size
+        if size == 0:
+            return self._call_model(X, "predict")
+        keys = [row.tobytes() for row in X]
+        found: list[Any] = []
+        with self._lock:
+            for key in keys:
+                value = self._cache.get(key, _MISSING)
+                if value is not _MISSING:
+                    self._cache.move_to_end(key)
+                found.append(value)
+        missing = [i for i, value in enumerate(found) if value is _MISSING]
+        used_fallback = False
+        if missing:
+            fresh, used_fallback = self._call_model(X[missing], "predict")
+            for i, value in zip(missing, fresh):
+                found[i] = value
+        with self._lock:
+            self.cache_hits += len(X) - len(missing)
+            self.cache_misses += len(missing)
+            if not used_fallback:
+                for i in missing:
+                    self._cache[keys[i]] = found[i]
+                while len(self._cache) > size:
+                    self._cache.popitem(last=False)
+        return np.asarray(found), used_fallback
+        ### END SOLUTION
+
+    def _call_model(self, X: np.ndarray, method: str) -> tuple[np.ndarray, bool]:
+        """``(outputs, used_fallback)``: ``model.<method>(X)``, or the fallback's when the model raises.
+
+        When the model raises and ``config.fallback_model`` answers, the
+        answer is marked as the fallback's and ``self._fallback_active`` turns
+        True (health is then ``degraded``) until the model answers again. When
+        there is no fallback, or it raises too, raise ModelUnavailableError.
+        Numpy overflow warnings are silenced: a non-finite output is checked
+        by ``infer``, not raised as a warning.
+        """
+        ### BEGIN SOLUTION part=2 section="8. Falling back"
+        try:
+            with np.errstate(all="ignore"):
+                outputs = np.asarray(getattr(self.model, method)(X))
+            self._fallback_active = False
+            return outputs, False
+        except Exception as error:
+            primary = error
+        fallback = self.config.fallback_model
+        if fallback is None:
+            raise ModelUnavailableError(
+                f"The model failed to answer ({type(primary).__name__}) and there is no fallback."
+            ) from primary
+        logger.warning(json.dumps({"event": "fallback", "error": f"{type(primary).__name__}: {primary}"}))
+        try:
+            with np.errstate(all="ignore"):
+                outputs = np.asarray(getattr(fallback, method)(X))
+        except Exception as error:
+            raise ModelUnavailableError(
+                f"The model failed ({type(primary).__name__}) and so did its fallback ({type(error).__name__})."
+            ) from error
+        self._fallback_active = True
+        return outputs, True
+        ### END SOLUTION
+
+    def health(self) -> dict[str, Any]:
+        """``{"status", "latency_ms", "uptime_s", "version", "error_rate", "reasons"}``.
+
+        Probes the model with one row of zeros. ``status`` is ``"unhealthy"``
+        when neither the model nor the fallback answers the probe;
+        ``"degraded"`` when only the fallback does, when the fallback answered
+        the last request, when the p95 latency of the recent requests is above
+        ``latency_slo_ms``, or when their error rate (model failures and
+        fallback answers) is above ``max_error_rate``; else ``"healthy"``.
+        ``latency_ms`` is that recent p95 (0.0 before any request),
+        ``uptime_s`` the seconds since the API was made, ``reasons`` one short
+        sentence per problem found.
+        """
+        ### BEGIN SOLUTION part=2 section="9. Health"
+        probe = np.zeros((1, self.n_features))
+        reasons: list[str] = []
+        answers = True
+        try:
+            with np.errstate(all="ignore"):
+                self.model.predict(probe)
+        except Exception as error:
+            try:
+                if self.config.fallback_model is None:
+                    raise error
+                with np.errstate(all="ignore"):
+                    self.config.fallback_model.predict(probe)
+                reasons.append(f"the model fails a probe ({type(error).__name__}); the fallback answers")
+            except Exception:
+                answers = False
+                reasons.append(f"the model fails a probe ({type(error).__name__}) and nothing else answers")
+        if answers and self._fallback_active:
+            reasons.append("the fallback answered the last request")
+        recent = list(self._recent)
+        latency_ms = float(np.percentile([lat for lat, _ in recent], 95)) if recent else 0.0
+        error_rate = sum(outcome != "ok" for _, outcome in recent) / len(recent) if recent else 0.0
+        if latency_ms > self.config.latency_slo_ms:
+            reasons.append(f"p95 latency {latency_ms:.1f} ms is above the {self.config.latency_slo_ms:g} ms SLO")
+        if error_rate > self.config.max_error_rate:
+            reasons.append(f"error rate {error_rate:.1%} is above {self.config.max_error_rate:.1%}")
+        status = "unhealthy" if not answers else ("degraded" if reasons else "healthy")
+        return {"status": status, "latency_ms": latency_ms, "uptime_s": self._clock() - self._started_s,
+                "version": self.config.version, "error_rate": error_rate, "reasons": reasons}
+        ### END SOLUTION
+
+
+### BEGIN SOLUTION part=2 section="7. Caching"
+_MISSING = object()
+### END SOLUTION

@@ -1,0 +1,718 @@
+"""Part 2: the inference API, in process and over real HTTP.
+
+Read with notebooks/02_inference_api.ipynb. Run just this part with
+``pytest -m part2`` (or ``make grade PART=2``). The HTTP tests start a real
+uvicorn server on a free loopback port; the command-line test also needs
+Part 1's ``save_model`` and ``load_model``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import math
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+import httpx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from deployment import (
+    APIConfig,
+    AuthenticationError,
+    InferenceAPI,
+    LinearRegression,
+    LogisticRegression,
+    Pipeline,
+    RateLimitError,
+    StandardScaler,
+    ValidationError,
+    load_dataset,
+)
+from deployment.inference import BatchTooLargeError, ModelUnavailableError, TokenBucket
+from deployment.loadtest import run_load_test
+from deployment.recorder import LatencyRecorder
+from deployment.server import BackgroundServer, create_app
+
+pytestmark = pytest.mark.part2
+
+CANCER = load_dataset("breast_cancer", seed=0)
+DIABETES = load_dataset("diabetes", seed=0)
+CLASSIFIER = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(CANCER.X_train, CANCER.y_train)
+REGRESSOR = LinearRegression().fit(DIABETES.X_train, DIABETES.y_train)
+ROWS = CANCER.X_test[:5].tolist()
+WIDTH = CANCER.n_features
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand; ``step_s`` moves it on every reading."""
+
+    def __init__(self, now_s: float = 1000.0, step_s: float = 0.0) -> None:
+        self.now_s, self.step_s = now_s, step_s
+
+    def __call__(self) -> float:
+        now = self.now_s
+        self.now_s += self.step_s
+        return now
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
+class FakeMonitor:
+    """Remembers what the API told it."""
+
+    def __init__(self) -> None:
+        self.predictions: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.errors: list[tuple[float, object]] = []
+
+    def log_prediction(self, features, prediction, latency_ms):
+        self.predictions.append((np.asarray(features), np.asarray(prediction), latency_ms))
+        return len(self.predictions)
+
+    def log_error(self, latency_ms, error):
+        self.errors.append((latency_ms, error))
+
+
+class BrokenModel:
+    """Fitted-looking, but every call fails."""
+
+    n_features_in_ = WIDTH
+
+    def predict(self, X):
+        raise RuntimeError("the model's weights are gone")
+
+
+class CountingModel:
+    """Wraps a model and counts its predict calls and the rows they held."""
+
+    def __init__(self, model) -> None:
+        self.model, self.n_features_in_, self.calls = model, model.n_features_in_, []
+
+    def predict(self, X):
+        self.calls.append(len(X))
+        return self.model.predict(X)
+
+
+def _api(model=CLASSIFIER, **config) -> InferenceAPI:
+    monitor = config.pop("monitor", None)
+    clock = config.pop("clock", None)
+    extra = {"clock": clock} if clock is not None else {}
+    return InferenceAPI(model, APIConfig(**config), monitor=monitor, **extra)
+
+
+# --- answering ------------------------------------------------------------------------------
+
+def test_predict_returns_predictions_version_and_utc_timestamp():
+    before = datetime.now(timezone.utc)
+    response = _api(version="1.4.2").predict(ROWS)
+    assert set(response) == {"predictions", "version", "timestamp"}
+    assert response["version"] == "1.4.2"
+    assert response["timestamp"].tzinfo is not None and response["timestamp"].utcoffset().total_seconds() == 0
+    assert before <= response["timestamp"] <= datetime.now(timezone.utc)
+
+
+def test_classifier_predictions_are_the_models_labels_as_python_values():
+    predictions = _api().predict(ROWS)["predictions"]
+    assert predictions == CLASSIFIER.predict(np.array(ROWS)).tolist()
+    assert all(type(p) is int for p in predictions)
+
+
+def test_regressor_predictions_are_numbers():
+    rows = DIABETES.X_test[:4]
+    predictions = _api(REGRESSOR).predict(rows.tolist())["predictions"]
+    np.testing.assert_allclose(predictions, REGRESSOR.predict(rows))
+
+
+def test_a_numpy_array_is_accepted():
+    assert _api().predict(np.array(ROWS))["predictions"] == _api().predict(ROWS)["predictions"]
+
+
+def test_predict_proba_is_reachable_for_classifiers():
+    response = _api().predict_proba(ROWS)
+    np.testing.assert_allclose(response["probabilities"], CLASSIFIER.predict_proba(np.array(ROWS)))
+    assert response["classes"] == [0, 1]
+
+
+def test_infer_answers_many_requests_with_one_model_call():
+    model = CountingModel(CLASSIFIER)
+    api = _api(model)
+    admitted = [api.admit([row]) for row in ROWS] + [api.admit(ROWS[:2])]
+    outcomes = api.infer(admitted)
+    assert model.calls == [len(ROWS) + 2]
+    assert [o["predictions"] for o in outcomes[:-1]] == [[p] for p in CLASSIFIER.predict(np.array(ROWS)).tolist()]
+    assert outcomes[-1]["predictions"] == CLASSIFIER.predict(np.array(ROWS[:2])).tolist()
+
+
+# --- validation -----------------------------------------------------------------------------
+
+def _row(value, column=3):
+    row = list(ROWS[0])
+    row[column] = value
+    return row
+
+
+@pytest.mark.parametrize("value, what", [
+    (True, "boolean"), (False, "boolean"), ("1.5", "str"), (None, "None"),
+    (float("nan"), "nan"), (float("inf"), "inf"), (-float("inf"), "inf"), ([1.0], "list"), (10**400, "large"),
+], ids=["true", "false", "string", "none", "nan", "inf", "minus-inf", "nested-list", "huge-int"])
+def test_a_bad_value_is_refused_naming_its_row_and_column(value, what):
+    instances = [ROWS[0], ROWS[1], _row(value, column=3)]
+    with pytest.raises(ValidationError, match=r"row 2, column 3") as error:
+        _api().validate(instances)
+    assert what.lower() in str(error.value).lower() or what in ("str", "list", "large")
+
+
+def test_a_boolean_array_is_refused():
+    with pytest.raises(ValidationError, match=r"row 0, column 0"):
+        _api().validate(np.ones((2, WIDTH), dtype=bool))
+
+
+def test_ragged_rows_are_refused_naming_the_row():
+    with pytest.raises(ValidationError, match=r"row 1\b.*29"):
+        _api().validate([ROWS[0], ROWS[1][:-1], ROWS[2]])
+
+
+def test_a_row_that_is_not_a_list_is_refused():
+    with pytest.raises(ValidationError, match=r"row 1\b"):
+        _api().validate([ROWS[0], "not a row"])
+
+
+@pytest.mark.parametrize("instances", [[], np.empty((0, WIDTH))], ids=["list", "array"])
+def test_empty_instances_are_refused(instances):
+    with pytest.raises(ValidationError, match="(?i)empty"):
+        _api().validate(instances)
+
+
+@pytest.mark.parametrize("instances", [ROWS[0], 3.0, "rows", {"instances": ROWS}, None],
+                         ids=["flat-row", "number", "string", "dict", "none"])
+def test_instances_that_are_not_2d_are_refused(instances):
+    with pytest.raises(ValidationError):
+        _api().validate(instances)
+
+
+def test_wrong_width_is_refused_naming_both_widths():
+    with pytest.raises(ValidationError, match=r"29.*30"):
+        _api().validate([row[:-1] for row in ROWS])
+
+
+def test_too_many_rows_raise_batch_too_large():
+    api = _api(max_batch_size=4)
+    api.validate(ROWS[:4])
+    with pytest.raises(BatchTooLargeError, match="5"):
+        api.validate(ROWS[:5])
+    assert issubclass(BatchTooLargeError, ValidationError)
+
+
+def test_validate_returns_a_float_array_of_the_models_width():
+    X = _api().validate([[int(v) for v in row] for row in ROWS])
+    assert X.dtype == np.float64 and X.shape == (5, WIDTH)
+
+
+def _python_lines_run(function) -> int:
+    """How many Python lines run while ``function()`` runs (numpy's C code runs none)."""
+    count = 0
+
+    def tracer(frame, event, arg):
+        nonlocal count
+        if event == "line":
+            count += 1
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        function()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_validation_is_vectorized_not_a_python_loop_over_rows():
+    api = _api(max_batch_size=2000)
+    rows = np.random.default_rng(0).normal(size=(1000, WIDTH))
+    few, many = rows[:10].tolist(), rows.tolist()
+    api.validate(few)
+    extra_lines = _python_lines_run(lambda: api.validate(many)) - _python_lines_run(lambda: api.validate(few))
+    assert extra_lines < 100, f"validating 990 more rows ran {extra_lines} more Python lines"
+
+
+def test_bad_requests_never_reach_the_model():
+    model = CountingModel(CLASSIFIER)
+    api = _api(model)
+    with pytest.raises(ValidationError):
+        api.predict([_row(None)])
+    assert model.calls == []
+
+
+# --- authentication -------------------------------------------------------------------------
+
+def test_a_missing_api_key_is_refused():
+    with pytest.raises(AuthenticationError):
+        _api(api_keys={"s3cret"}).predict(ROWS)
+
+
+def test_a_wrong_api_key_is_refused():
+    with pytest.raises(AuthenticationError):
+        _api(api_keys={"s3cret"}).predict(ROWS, api_key="s3cre7")
+
+
+def test_any_configured_api_key_is_accepted():
+    api = _api(api_keys={"s3cret", "other"})
+    assert api.predict(ROWS, api_key="other")["predictions"]
+    assert api.predict(ROWS, api_key="s3cret")["predictions"]
+
+
+def test_api_keys_are_compared_in_constant_time(monkeypatch):
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    _api(api_keys={"s3cret"}).predict(ROWS, api_key="s3cret")
+    assert compared, "hmac.compare_digest was not used to compare the key"
+
+
+# --- rate limiting --------------------------------------------------------------------------
+
+def test_token_bucket_grants_a_burst_then_tells_how_long_to_wait():
+    bucket = TokenBucket(rate_per_s=2.0, capacity=2, now_s=0.0)
+    assert bucket.take(0.0) == 0.0 and bucket.take(0.0) == 0.0
+    assert bucket.take(0.0) == pytest.approx(0.5)
+    assert bucket.take(0.5) == 0.0
+
+
+def test_rate_limit_refuses_after_the_burst_with_retry_after():
+    clock = FakeClock()
+    api = _api(rate_limit_rps=1.0, burst=3, clock=clock)
+    for _ in range(3):
+        api.predict(ROWS, client_id="alice")
+    with pytest.raises(RateLimitError) as error:
+        api.predict(ROWS, client_id="alice")
+    assert error.value.retry_after_s == pytest.approx(1.0)
+
+
+def test_rate_limit_refills_with_time():
+    clock = FakeClock()
+    api = _api(rate_limit_rps=2.0, burst=1, clock=clock)
+    api.predict(ROWS, client_id="alice")
+    with pytest.raises(RateLimitError):
+        api.predict(ROWS, client_id="alice")
+    clock.advance(0.5)
+    api.predict(ROWS, client_id="alice")
+
+
+def test_rate_limits_count_per_client():
+    api = _api(rate_limit_rps=1.0, burst=1, clock=FakeClock())
+    api.predict(ROWS, client_id="alice")
+    api.predict(ROWS, client_id="bob")
+    with pytest.raises(RateLimitError):
+        api.predict(ROWS, client_id="alice")
+
+
+def test_rate_limits_count_per_api_key_before_client_id():
+    api = _api(rate_limit_rps=1.0, burst=1, api_keys={"k1", "k2"}, clock=FakeClock())
+    api.predict(ROWS, api_key="k1", client_id="same-address")
+    api.predict(ROWS, api_key="k2", client_id="same-address")
+    with pytest.raises(RateLimitError):
+        api.predict(ROWS, api_key="k1", client_id="other-address")
+
+
+# --- caching ---------------------------------------------------------------------------------
+
+def test_cache_counts_hits_and_misses_per_row():
+    model = CountingModel(CLASSIFIER)
+    api = _api(model, cache_size=100)
+    first = api.predict(ROWS[:3])
+    second = api.predict(ROWS[:4])
+    assert first["predictions"] == second["predictions"][:3]
+    assert api.cache_info() == {"hits": 3, "misses": 4, "size": 4, "max_size": 100}
+    assert model.calls == [3, 1]
+
+
+def test_cache_evicts_the_least_recently_used_row():
+    model = CountingModel(CLASSIFIER)
+    api = _api(model, cache_size=2)
+    api.predict([ROWS[0]])
+    api.predict([ROWS[1]])
+    api.predict([ROWS[0]])  # row 0 is now the most recent
+    api.predict([ROWS[2]])  # evicts row 1
+    model.calls.clear()
+    api.predict([ROWS[0]])
+    api.predict([ROWS[1]])
+    assert model.calls == [1]
+    assert api.cache_info()["size"] == 2
+
+
+def test_cache_is_off_by_default():
+    model = CountingModel(CLASSIFIER)
+    api = _api(model)
+    api.predict(ROWS)
+    api.predict(ROWS)
+    assert model.calls == [5, 5]
+    assert api.cache_info()["hits"] == 0
+
+
+# --- fallback, failures, health ---------------------------------------------------------------
+
+def test_fallback_answers_when_the_model_raises_and_says_so():
+    api = _api(BrokenModel(), fallback_model=CLASSIFIER)
+    response = api.predict(ROWS)
+    assert response["fallback"] is True
+    assert response["predictions"] == CLASSIFIER.predict(np.array(ROWS)).tolist()
+    assert api.health()["status"] == "degraded"
+
+
+def test_a_failing_model_without_fallback_is_model_unavailable():
+    with pytest.raises(ModelUnavailableError):
+        _api(BrokenModel()).predict(ROWS)
+
+
+def test_a_non_finite_prediction_is_a_validation_error():
+    api = _api(REGRESSOR)
+    row = [1e308] * DIABETES.n_features
+    with pytest.raises(ValidationError, match=r"row 1\b"):
+        api.predict([list(DIABETES.X_test[0]), row])
+
+
+def test_health_is_healthy_with_uptime_and_recent_p95_latency():
+    clock = FakeClock(step_s=0.002)  # every reading moves 2 ms: each request takes 2 ms
+    api = _api(clock=clock)
+    for _ in range(10):
+        api.predict(ROWS)
+    health = api.health()
+    assert health["status"] == "healthy"
+    assert health["latency_ms"] == pytest.approx(2.0)
+    assert health["uptime_s"] > 0
+
+
+def test_health_is_degraded_when_p95_latency_exceeds_the_slo():
+    api = _api(clock=FakeClock(step_s=0.2), latency_slo_ms=50)
+    for _ in range(5):
+        api.predict(ROWS)
+    health = api.health()
+    assert health["status"] == "degraded"
+    assert health["latency_ms"] > 50
+
+
+def test_health_is_degraded_when_the_error_rate_is_high():
+    model = CountingModel(CLASSIFIER)
+    api = _api(model, max_error_rate=0.1)
+    api.predict(ROWS)
+    model.predict = BrokenModel().predict
+    for _ in range(2):
+        with pytest.raises(ModelUnavailableError):
+            api.predict(ROWS)
+    model.predict = CountingModel(CLASSIFIER).predict
+    assert api.health()["status"] == "degraded"
+
+
+def test_health_is_unhealthy_when_nothing_answers_a_probe():
+    health = _api(BrokenModel()).health()
+    assert health["status"] == "unhealthy"
+
+
+def test_client_mistakes_do_not_degrade_health():
+    api = _api()
+    for _ in range(20):
+        with pytest.raises(ValidationError):
+            api.predict([_row("x")])
+    assert api.health()["status"] == "healthy"
+
+
+# --- logging and monitoring --------------------------------------------------------------------
+
+def _log_lines(caplog) -> list[dict]:
+    return [json.loads(r.getMessage()) for r in caplog.records
+            if r.name == "deployment.inference" and r.levelno == logging.INFO]
+
+
+def test_each_request_logs_one_json_line(caplog):
+    caplog.set_level(logging.INFO, logger="deployment.inference")
+    api = _api(version="2.0.0")
+    api.predict(ROWS, client_id="alice")
+    with pytest.raises(ValidationError):
+        api.predict([_row(None)], client_id="bob")
+    lines = _log_lines(caplog)
+    assert len(lines) == 2
+    ok, refused = lines
+    assert {"request_id", "client", "rows", "latency_ms", "outcome"} <= set(ok)
+    assert (ok["client"], ok["rows"], ok["outcome"]) == ("alice", 5, "ok")
+    assert (refused["client"], refused["rows"], refused["outcome"]) == ("bob", 1, "ValidationError")
+    assert ok["request_id"] != refused["request_id"]
+
+
+def test_the_log_never_holds_the_api_key(caplog):
+    caplog.set_level(logging.DEBUG)
+    api = _api(api_keys={"top-secret-key"})
+    api.predict(ROWS, api_key="top-secret-key")
+    with pytest.raises(AuthenticationError):
+        api.predict(ROWS, api_key="top-secret-kez")
+    assert len(_log_lines(caplog)) == 2
+    assert "top-secret-ke" not in caplog.text
+
+
+def test_the_monitor_gets_every_prediction_and_error_with_latency_in_ms():
+    monitor = FakeMonitor()
+    api = _api(monitor=monitor, clock=FakeClock(step_s=0.005))
+    api.predict(ROWS)
+    api.predict([ROWS[0]])
+    with pytest.raises(ValidationError):
+        api.predict([_row(float("nan"))])
+    assert len(monitor.predictions) == 2 and len(monitor.errors) == 1
+    features, prediction, latency_ms = monitor.predictions[0]
+    assert features.shape == (5, WIDTH)
+    assert prediction.tolist() == CLASSIFIER.predict(np.array(ROWS)).tolist()
+    assert latency_ms == pytest.approx(5.0)
+    assert isinstance(monitor.errors[0][1], ValidationError)
+
+
+def test_a_failing_monitor_never_fails_a_request():
+    class Broken(FakeMonitor):
+        def log_prediction(self, *args):
+            raise RuntimeError("disk full")
+
+    assert _api(monitor=Broken()).predict(ROWS)["predictions"]
+
+
+# --- over real HTTP ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server():
+    """The classifier behind a key, served on a free loopback port."""
+    recorder = LatencyRecorder()
+    api = InferenceAPI(CLASSIFIER, APIConfig(version="3.1.0", api_keys={"k"}, max_batch_size=100), monitor=recorder)
+    with BackgroundServer(create_app(api, name="cancer")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": "k"}, timeout=10) as http:
+        yield http
+
+
+def _assert_error(response: httpx.Response, status: int, kind: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["type"] == kind
+    return body["error"]["message"]
+
+
+def test_http_predict_answers_like_the_class(client):
+    response = client.post("/predict", json={"instances": ROWS})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["predictions"] == CLASSIFIER.predict(np.array(ROWS)).tolist()
+    assert body["version"] == "3.1.0"
+    assert body["timestamp"].endswith("Z")
+    datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
+
+
+def test_http_kserve_route_and_model_metadata(client):
+    response = client.post("/v1/models/cancer:predict", json={"instances": ROWS[:1]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == CLASSIFIER.predict(np.array(ROWS[:1])).tolist()
+    metadata = client.get("/v1/models/cancer").json()
+    assert metadata == {"name": "cancer", "version": "3.1.0", "ready": True, "n_features": WIDTH}
+    _assert_error(client.post("/v1/models/other:predict", json={"instances": ROWS}), 404, "ModelNotFoundError")
+
+
+def test_http_bearer_key_works_and_a_missing_or_wrong_key_is_401(server, client):
+    bearer = httpx.post(server.url + "/predict", json={"instances": ROWS}, headers={"Authorization": "Bearer k"})
+    assert bearer.status_code == 200, bearer.text
+    missing = httpx.post(server.url + "/predict", json={"instances": ROWS})
+    _assert_error(missing, 401, "AuthenticationError")
+    wrong = httpx.post(server.url + "/predict", json={"instances": ROWS}, headers={"X-API-Key": "nope"})
+    _assert_error(wrong, 401, "AuthenticationError")
+
+
+def test_http_bad_input_is_400_naming_row_and_column(client):
+    message = _assert_error(client.post("/predict", json={"instances": [ROWS[0], _row(True, 7)]}),
+                            400, "ValidationError")
+    assert "row 1, column 7" in message
+    nan = client.post("/predict", content=b'{"instances": [[' + b",".join([b"NaN"] * WIDTH) + b"]]}")
+    assert "row 0, column 0" in _assert_error(nan, 400, "ValidationError")
+
+
+def test_http_too_many_rows_is_413(client):
+    _assert_error(client.post("/predict", json={"instances": ROWS * 21}), 413, "BatchTooLargeError")
+
+
+def test_http_non_finite_prediction_is_a_client_error_not_a_500():
+    api = InferenceAPI(REGRESSOR, APIConfig())
+    with BackgroundServer(create_app(api)) as running:
+        response = httpx.post(running.url + "/predict", json={"instances": [[1e308] * DIABETES.n_features]})
+    _assert_error(response, 400, "ValidationError")
+
+
+def test_http_rate_limit_is_429_with_retry_after_rounded_up():
+    api = InferenceAPI(CLASSIFIER, APIConfig(rate_limit_rps=0.4, burst=1))  # a token every 2.5 s
+    with BackgroundServer(create_app(api)) as running:
+        first = httpx.post(running.url + "/predict", json={"instances": ROWS})
+        second = httpx.post(running.url + "/predict", json={"instances": ROWS})
+    assert first.status_code == 200, first.text
+    _assert_error(second, 429, "RateLimitError")
+    assert second.headers["Retry-After"] == "3"
+
+
+def test_http_failing_model_is_503_and_health_503():
+    api = InferenceAPI(BrokenModel(), APIConfig())
+    with BackgroundServer(create_app(api)) as running:
+        predict = httpx.post(running.url + "/predict", json={"instances": ROWS})
+        health = httpx.get(running.url + "/health")
+    _assert_error(predict, 503, "ModelUnavailableError")
+    assert health.status_code == 503 and health.json()["status"] == "unhealthy"
+
+
+def test_http_fallback_answers_and_health_is_degraded_but_200():
+    api = InferenceAPI(BrokenModel(), APIConfig(fallback_model=CLASSIFIER))
+    with BackgroundServer(create_app(api)) as running:
+        predict = httpx.post(running.url + "/predict", json={"instances": ROWS})
+        health = httpx.get(running.url + "/health")
+    assert predict.status_code == 200 and predict.json()["fallback"] is True
+    assert health.status_code == 200 and health.json()["status"] == "degraded"
+
+
+def test_http_health_is_200_when_healthy(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "healthy"
+
+
+def test_http_metrics_count_requests_in_prometheus_text(client):
+    client.post("/predict", json={"instances": ROWS})
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    assert families["deployment_predictions"].samples[0].value >= 1
+
+
+def test_http_micro_batching_answers_concurrent_requests_in_fewer_model_calls():
+    model = CountingModel(CLASSIFIER)
+    api = InferenceAPI(model, APIConfig())
+    app = create_app(api, micro_batching=True, max_wait_ms=20)
+    rows = CANCER.X_test[:32].tolist()
+
+    async def send_all(url):
+        async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=32)) as http:
+            return await asyncio.gather(*(http.post("/predict", json={"instances": [row]}) for row in rows))
+
+    with BackgroundServer(app) as running:
+        responses = asyncio.run(send_all(running.url))
+    assert [r.json()["predictions"][0] for r in responses] == CLASSIFIER.predict(np.array(rows)).tolist()
+    assert len(model.calls) < len(rows) and sum(model.calls) == len(rows)
+
+
+def test_http_without_micro_batching_each_request_is_one_model_call():
+    model = CountingModel(CLASSIFIER)
+    with BackgroundServer(create_app(InferenceAPI(model, APIConfig()), micro_batching=False)) as running:
+        for row in ROWS:
+            assert httpx.post(running.url + "/predict", json={"instances": [row]}).status_code == 200
+    assert model.calls == [1] * len(ROWS)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True) | st.integers()
+    | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    max_leaves=12,
+)
+_bad_rows = st.lists(
+    st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(), st.text(max_size=3),
+              st.integers(min_value=-10**400, max_value=10**400), st.lists(st.floats(), max_size=2)),
+    min_size=0, max_size=WIDTH + 2,
+)
+_malformed_bodies = st.one_of(
+    st.binary(max_size=64),
+    _json_values.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(["instances", "inputs", "rows"]), _json_values, max_size=2)
+    .map(lambda v: json.dumps(v).encode()),
+    st.lists(_bad_rows, min_size=0, max_size=4).map(lambda rows: json.dumps({"instances": rows}).encode()),
+)
+
+
+def test_http_fuzzed_malformed_bodies_never_get_a_5xx(client):
+    sent = []
+
+    @settings(max_examples=500, deadline=None, derandomize=True, database=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(body=_malformed_bodies)
+    def one_body(body):
+        response = client.post("/predict", content=body)
+        sent.append(response.status_code)
+        assert response.status_code < 500, (body[:200], response.text)
+        if response.status_code >= 400:
+            assert set(response.json()["error"]) == {"type", "message"}
+
+    one_body()
+    assert len(sent) >= 500
+
+
+# --- load and the command line -------------------------------------------------------------------
+
+def test_load_test_in_process_counts_every_request_and_its_latency():
+    result = run_load_test(_api(), CANCER.X_test, n_requests=200, concurrency=4, progress=False)
+    assert result.n_requests == 200 and result.ok == 200 and result.errors == {}
+    assert len(result.latencies_ms) == 200 and (result.latencies_ms > 0).all()
+    assert result.p50_ms <= result.p95_ms <= result.p99_ms
+    assert result.throughput_rps > 0
+
+
+def test_load_test_over_http_counts_errors_by_type(server):
+    result = run_load_test(server.url + "/predict", CANCER.X_test, n_requests=60, concurrency=6, progress=False)
+    assert result.errors == {"HTTP 401": 60}  # no key sent
+    keyed = run_load_test(server.url + "/predict", CANCER.X_test, n_requests=60, concurrency=6,
+                          api_key="k", progress=False)
+    assert keyed.ok == 60 and keyed.statuses == {200: 60}
+
+
+def test_serve_command_serves_a_saved_model_and_stops_cleanly_on_sigterm(tmp_path):
+    from deployment import save_model
+
+    path = save_model(CLASSIFIER, tmp_path / "cancer.json", version="2.5.0")
+    with socket.socket() as probe:  # ask the system for a free port, then free it for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deployment", "serve", str(path), "--port", str(port), "--api-key", "k",
+         "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the server did not start within 20 s"
+            try:
+                httpx.get(url + "/v1/models/cancer", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        response = httpx.post(url + "/v1/models/cancer:predict", json={"instances": ROWS}, headers={"X-API-Key": "k"})
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == "2.5.0"
+        assert "# TYPE" in httpx.get(url + "/metrics").text
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr[-2000:]
+    assert "SIGTERM" in stdout
