@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from copy import deepcopy
 from typing import Any
 
 import numpy as np

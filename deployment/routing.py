@@ -42,7 +42,7 @@ __all__ = ["TrafficRouter", "user_bucket", "predictions_of"]
 WEIGHT_TOLERANCE = 1e-9
 """How far from 1 the weights may sum (floating-point slack)."""
 
-_BUCKETS = 2.0**64  # a 64-bit digest, scaled into [0, 1)
+_BUCKETS = 2.0**53  # a float holds 53 bits exactly, so bits / 2**53 is in [0, 1), never 1.0
 
 
 def predictions_of(answer: Any) -> np.ndarray:
@@ -61,7 +61,9 @@ def user_bucket(user_id: str | int, salt: str = "") -> float:
     """Hash ``user_id`` into a number in [0, 1), the same in every process.
 
     The hash is blake2b (8-byte digest) of ``salt + ":" + str(user_id)``
-    in UTF-8, read as an unsigned big-endian integer and divided by 2**64.
+    in UTF-8, read as an unsigned big-endian integer; its top 53 bits,
+    divided by 2**53, give the bucket (a float holds 53 bits exactly, so
+    the result is never rounded up to 1.0).
     A different ``salt`` per experiment reshuffles users, so the users in
     one test's treatment group are not always the same ones in the next.
 

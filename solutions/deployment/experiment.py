@@ -275,8 +275,12 @@ class ABTest:
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         if variant not in self.stats:
             raise ValidationError(f"Unknown variant {variant!r}; this test compares {list(self.stats)}.")
+        if np.isscalar(values):
+            values = [values]
+        elif not hasattr(values, "__len__"):
+            values = list(values)  # a generator
         try:
-            array = np.asarray(values if not isinstance(values, (int, float)) else [values], dtype=np.float64).ravel()
+            array = np.asarray(values, dtype=np.float64).ravel()
         except (TypeError, ValueError):
             raise ValidationError(f"Outcomes for {variant!r} must be numbers.") from None
         if not np.isfinite(array).all():
@@ -354,5 +358,5 @@ class ABTest:
 
 ### BEGIN SOLUTION part=5 section="4. Deciding with a significance test"
 def _interval(center: float, half_width: float) -> tuple[float, float]:
-    return (center - half_width, center + half_width)
+    return (float(center - half_width), float(center + half_width))
 ### END SOLUTION

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from copy import deepcopy
 from typing import Any
 
 import numpy as np
@@ -276,7 +277,7 @@ class ShadowDeployment:
     def predict(self, instances: Any) -> Any:
         """The primary's answer, unchanged; the shadow's is only logged."""
         ### BEGIN SOLUTION part=5 section="8. Shadow mode"
-        copy = np.array(instances, copy=True)
+        copy = deepcopy(instances)
         answer = self.primary.predict(instances)
         primary = predictions_of(answer)
         record: dict[str, Any] = {"rows": int(primary.size), "agreed": 0, "primary": primary.tolist(),
