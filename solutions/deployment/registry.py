@@ -281,7 +281,7 @@ class ModelRegistry:
         return folder / version / MODEL_FILE
         ### END SOLUTION
 
-    ### BEGIN SOLUTION part=4 section="6. Safe on disk: atomic writes and locks"
+    ### BEGIN SOLUTION part=4 section="7. Safe on disk: atomic writes and locks"
     @staticmethod
     def _remove_leftovers(folder: Path) -> None:
         """Delete temporary folders a crashed writer left (safe: we hold the lock, no one else writes)."""
