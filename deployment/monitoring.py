@@ -213,6 +213,21 @@ class ModelMonitor:
             "Part 3 (monitoring): write ModelMonitor.get_metrics(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'."
         )
 
+    def recent_latencies_ms(self) -> np.ndarray:
+        """The latencies (ms) of the successful requests in the window, oldest first, for a histogram.
+
+        The same values ``get_metrics`` takes its percentiles from.
+
+        >>> monitor = ModelMonitor(window_size=2)
+        >>> for latency_ms in (5.0, 7.0, 9.0):
+        ...     _ = monitor.log_prediction([1.0], 0, latency_ms)
+        >>> monitor.recent_latencies_ms()
+        array([7., 9.])
+        """
+        raise NotImplementedError(
+            "Part 3 (monitoring): write ModelMonitor.recent_latencies_ms(). Read notebooks/03_monitoring_and_drift.ipynb, section '2. Percentiles over time'."
+        )
+
     def recent_features(self) -> np.ndarray:
         """The input rows in the window, oldest first (rows x features), for a drift check.
 

@@ -87,6 +87,15 @@ def test_window_holds_the_last_window_size_requests_but_totals_count_all():
     assert metrics["p50_latency_ms"] == np.percentile(np.arange(150, 250.0), 50)
 
 
+def test_recent_latencies_are_the_successful_requests_in_the_window_oldest_first():
+    monitor = ModelMonitor(window_size=4)
+    for latency in (1.0, 2.0, 3.0):
+        monitor.log_prediction([1.0], 0, latency)
+    monitor.log_error(50.0, "Timeout")
+    monitor.log_prediction([1.0], 0, 4.0)
+    np.testing.assert_array_equal(monitor.recent_latencies_ms(), [2.0, 3.0, 4.0])
+
+
 def test_time_window_drops_requests_older_than_window_s(clock):
     monitor = ModelMonitor(window_size=1_000, window_s=10.0, clock=clock)
     for latency in (100.0, 200.0, 300.0):  # at t = 0 s, 5 s, 10 s

@@ -395,6 +395,26 @@ class ModelMonitor:
         return metrics
         ### END SOLUTION
 
+    def recent_latencies_ms(self) -> np.ndarray:
+        """The latencies (ms) of the successful requests in the window, oldest first, for a histogram.
+
+        The same values ``get_metrics`` takes its percentiles from.
+
+        >>> monitor = ModelMonitor(window_size=2)
+        >>> for latency_ms in (5.0, 7.0, 9.0):
+        ...     _ = monitor.log_prediction([1.0], 0, latency_ms)
+        >>> monitor.recent_latencies_ms()
+        array([7., 9.])
+        """
+        ### BEGIN SOLUTION part=3 section="2. Percentiles over time"
+        with self._lock:
+            count = min(self._requests, self.window_size)
+            slots = (self._cursor - count + np.arange(count)) % self.window_size
+            if self.window_s is not None:
+                slots = slots[self._time_s[slots] >= self._clock() - self.window_s]
+            return self._latency_ms[slots[self._ok[slots]]].copy()
+        ### END SOLUTION
+
     def recent_features(self) -> np.ndarray:
         """The input rows in the window, oldest first (rows x features), for a drift check.
 
