@@ -219,6 +219,20 @@ def test_predict_keeps_the_fields_of_an_api_answer():
     assert answer == {"predictions": [7, 7], "version": "2.0.0", "timestamp": "now", "variant": "api"}
 
 
+def test_predict_through_part2_inference_apis_names_variant_and_version():
+    from deployment import APIConfig, InferenceAPI
+
+    apis = {"v1.1.0": InferenceAPI(V1, APIConfig(version="1.1.0")),
+            "v2.0.0": InferenceAPI(V2, APIConfig(version="2.0.0"))}
+    router = TrafficRouter(apis, {"v1.1.0": 0.5, "v2.0.0": 0.5})
+    for user in USERS[:10]:
+        answer = router.predict(CANCER.X_test[:2].tolist(), user_id=user)
+        assert answer["variant"] == router.route(user)
+        assert answer["version"] == answer["variant"][1:]
+        expected = (V1 if answer["variant"] == "v1.1.0" else V2).predict(CANCER.X_test[:2])
+        assert answer["predictions"] == expected.tolist()
+
+
 # -- 3. Recording outcomes ------------------------------------------------------------------------
 
 def test_running_stats_stay_exact_on_large_numbers_in_batches():
