@@ -140,6 +140,8 @@ def _check_state(document: Any, where: str) -> dict[str, Any]:
     for i, entry in enumerate(history):
         if not isinstance(entry, dict) or set(entry) != keys:
             raise ModelFormatError(f"{where}: history[{i}] must have exactly the keys {sorted(keys)}.")
+        if not isinstance(entry["version"], str) or not isinstance(entry["reason"], (str, type(None))):
+            raise ModelFormatError(f"{where}: history[{i}] needs a version string and a reason string or null.")
         if entry["from_stage"] not in VERSION_STAGES or entry["to_stage"] not in VERSION_STAGES:
             raise ModelFormatError(f"{where}: history[{i}] names a stage that is not one of {VERSION_STAGES}.")
         _parse_timestamp(entry["timestamp"], f"{where}: history[{i}]")
