@@ -86,7 +86,7 @@ def two_proportion_ztest(
     0 or all 1) there is no variation and no difference: ``(0.0, 1.0)``.
 
     >>> two_proportion_ztest(120, 1000, 100, 1000)
-    (1.4302..., 0.1526...)
+    (1.4293..., 0.1529...)
     """
     raise NotImplementedError(
         "Part 5 (A/B testing): write two_proportion_ztest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."

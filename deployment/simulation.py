@@ -60,7 +60,7 @@ def simulate_ab_test(
     ``correct``, ``converted``.
 
     >>> test, log = simulate_ab_test({"v1.1.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
-    ...                              n_users=20_000, seed=0, progress=False)
+    ...                              n_users=110_000, min_samples=53_729, seed=0, progress=False)
     >>> test.result().decision
     'ship treatment'
     """

@@ -108,7 +108,7 @@ def test_user_bucket_depends_on_the_salt():
 
 def test_route_picks_the_slice_of_the_cumulative_weights_that_holds_the_bucket():
     router = _router({"a": 0.2, "b": 0.5, "c": 0.3}, salt="s")
-    edges = np.cumsum([0.2, 0.5, 0.3])
+    edges = [0.2, 0.7]  # slices [0, 0.2), [0.2, 0.7), [0.7, 1)
     for user in USERS[:1000]:
         expected = "abc"[bisect_right(edges, user_bucket(user, "s"))]
         assert router.route(user) == expected
@@ -660,12 +660,12 @@ def test_canary_refuses_bad_steps(steps):
 
 def test_shadow_predictions_are_never_returned():
     primary, shadow = Constant(0), Constant(99)
-    deployment = ShadowDeployment(primary, shadow)
+    serving = ShadowDeployment(primary, shadow)
     for n in (1, 5, 3):
-        assert deployment.predict(np.zeros((n, 2))).tolist() == [0] * n
+        assert serving.predict(np.zeros((n, 2))).tolist() == [0] * n
     assert shadow.calls == 3
-    assert deployment.agreement_rate() == 0.0
-    assert [record["shadow"] for record in deployment.log] == [[99], [99] * 5, [99] * 3]
+    assert serving.agreement_rate() == 0.0
+    assert [record["shadow"] for record in serving.log] == [[99], [99] * 5, [99] * 3]
 
 
 def test_shadow_returns_the_primarys_answer_object_unchanged():
@@ -673,9 +673,9 @@ def test_shadow_returns_the_primarys_answer_object_unchanged():
         def predict(self, instances):
             return {"predictions": [1] * len(instances), "version": "1.1.0"}
 
-    deployment = ShadowDeployment(Api(), Constant(1))
-    assert deployment.predict([[0.0], [1.0]]) == {"predictions": [1, 1], "version": "1.1.0"}
-    assert deployment.agreement_rate() == 1.0
+    serving = ShadowDeployment(Api(), Constant(1))
+    assert serving.predict([[0.0], [1.0]]) == {"predictions": [1, 1], "version": "1.1.0"}
+    assert serving.agreement_rate() == 1.0
 
 
 def test_shadow_receives_a_copy_it_cannot_change():
@@ -685,8 +685,8 @@ def test_shadow_receives_a_copy_it_cannot_change():
             return np.zeros(len(X))
 
     X = np.ones((4, 2))
-    deployment = ShadowDeployment(Constant(0), Vandal())
-    deployment.predict(X)
+    serving = ShadowDeployment(Constant(0), Vandal())
+    serving.predict(X)
     assert (X == 1.0).all()
 
 
@@ -695,19 +695,19 @@ def test_a_failing_shadow_is_never_felt_by_the_user():
         def predict(self, X):
             raise RuntimeError("shadow crashed")
 
-    deployment = ShadowDeployment(V1, Broken())
-    assert deployment.predict(CANCER.X_test[:4]).tolist() == V1.predict(CANCER.X_test[:4]).tolist()
-    assert deployment.summary()["shadow_errors"] == 1
-    assert "shadow crashed" in deployment.log[-1]["error"]
+    serving = ShadowDeployment(V1, Broken())
+    assert serving.predict(CANCER.X_test[:4]).tolist() == V1.predict(CANCER.X_test[:4]).tolist()
+    assert serving.summary()["shadow_errors"] == 1
+    assert "shadow crashed" in serving.log[-1]["error"]
 
 
 def test_shadow_agreement_rate_counts_rows_over_requests():
-    deployment = ShadowDeployment(V1, V2)
+    serving = ShadowDeployment(V1, V2)
     for start in range(0, len(CANCER.X_test), 10):
-        deployment.predict(CANCER.X_test[start:start + 10])
+        serving.predict(CANCER.X_test[start:start + 10])
     expected = np.mean(V1.predict(CANCER.X_test) == V2.predict(CANCER.X_test))
-    assert deployment.agreement_rate() == pytest.approx(expected)
-    assert deployment.summary()["rows"] == len(CANCER.X_test)
+    assert serving.agreement_rate() == pytest.approx(expected)
+    assert serving.summary()["rows"] == len(CANCER.X_test)
 
 
 def test_shadow_agreement_for_numbers_uses_a_tolerance():
@@ -718,6 +718,6 @@ def test_shadow_agreement_for_numbers_uses_a_tolerance():
         def predict(self, X):
             return np.asarray(X, dtype=float)[:, 0] + self.delta
 
-    deployment = ShadowDeployment(Plus(0.0), Plus(0.05), atol=0.1)
-    deployment.predict([[1.0], [2.0]])
-    assert deployment.agreement_rate() == 1.0
+    serving = ShadowDeployment(Plus(0.0), Plus(0.05), atol=0.1)
+    serving.predict([[1.0], [2.0]])
+    assert serving.agreement_rate() == 1.0

@@ -96,7 +96,7 @@ def two_proportion_ztest(
     0 or all 1) there is no variation and no difference: ``(0.0, 1.0)``.
 
     >>> two_proportion_ztest(120, 1000, 100, 1000)
-    (1.4302..., 0.1526...)
+    (1.4293..., 0.1529...)
     """
     ### BEGIN SOLUTION part=5 section="4. Deciding with a significance test"
     if min(n_treatment, n_control) < 1:
@@ -107,7 +107,7 @@ def two_proportion_ztest(
     if standard_error == 0:
         return 0.0, 1.0
     z = (rate_t - rate_c) / standard_error
-    return z, 2 * stats.norm.sf(abs(z))
+    return z, float(2 * stats.norm.sf(abs(z)))
     ### END SOLUTION
 
 
@@ -136,7 +136,7 @@ def welch_ttest(
         return (0.0, math.nan, 1.0) if difference == 0 else (math.copysign(math.inf, difference), math.nan, 0.0)
     t = difference / math.sqrt(a + b)
     df = (a + b) ** 2 / (a**2 / (n_treatment - 1) + b**2 / (n_control - 1))
-    return t, df, 2 * stats.t.sf(abs(t), df)
+    return t, df, float(2 * stats.t.sf(abs(t), df))
     ### END SOLUTION
 
 

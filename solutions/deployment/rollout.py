@@ -98,6 +98,8 @@ class CanaryRollout:
             raise ValidationError("max_error_rate_increase must be >= 0 and max_p95_latency_ratio >= 1.")
         if min_step_duration_s < 0 or min_requests < 1:
             raise ValidationError("min_step_duration_s must be >= 0 and min_requests >= 1.")
+        if len(names) != 2 or names[0] == names[1]:
+            raise ValidationError(f"names must be two different names (baseline, candidate), got {names!r}.")
         self.baseline_name, self.candidate_name = names
         self.router = TrafficRouter({self.candidate_name: candidate, self.baseline_name: baseline},
                                     self._weights(0.0))
