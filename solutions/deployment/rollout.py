@@ -59,10 +59,14 @@ class CanaryRollout:
     candidate comes first in the ``router``, so a user moved to it stays
     on it as its share grows.
 
-    ``history`` records every step and decision: ``time_s`` (since
-    ``start``), ``action`` ("start", "hold", "advance", "complete",
-    "rollback"), ``candidate_share``, ``reason`` and both versions'
-    metrics.
+    State, for people and dashboards to read: ``status`` (one of
+    ``CANARY_STATUSES``), ``step_index`` (into ``steps``; -1 before
+    ``start``), ``reason`` (why it rolled back, else None), ``served``, and
+    ``history``, one dict per change of share: ``time_s`` (since
+    ``start``), ``action`` ("start", "advance", "complete", "rollback"),
+    ``step``, ``candidate_share``, ``reason``, and ``"baseline"`` and
+    ``"candidate"``: each version's metrics at that moment (see
+    ``metrics()``).
 
     >>> rollout = CanaryRollout(v1_api, v2_api, baseline_monitor=m1, candidate_monitor=m2)
     >>> rollout.start()                      # 1% of users on v2
