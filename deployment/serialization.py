@@ -38,7 +38,7 @@ from .versions import validate_version
 
 __all__ = [
     "FORMAT_VERSION", "SerializedModel", "save_model", "load_model", "load_serialized",
-    "encode_array", "decode_array", "parameters_checksum",
+    "encode_array", "decode_array", "parameters_checksum", "atomic_write_text", "fsync_folder",
 ]
 
 FORMAT_VERSION = 1
@@ -118,6 +118,35 @@ def parameters_checksum(parameters: dict[str, Any]) -> str:
     """
     raise NotImplementedError(
         "Part 1 (serialization): write parameters_checksum(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+    )
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk, so a rename or a new file in it survives a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` so readers see the old file or the new one, never a mix.
+
+    A plain ``open(path, "w")`` empties the file first and fills it after:
+    a crash in between leaves a half-written file where a good one used to
+    be. The cure is the same everywhere (databases, package managers, git):
+    write a temporary file in the same folder (``tempfile.mkstemp(dir=...,
+    prefix="." + path.name + ".")``, hidden, so no reader mistakes a
+    leftover for data), flush it and ``os.fsync`` it, then ``os.replace`` it
+    over ``path`` (a rename within one file system is atomic) and
+    ``fsync_folder`` the folder. If anything fails, remove the temporary
+    file and let the error propagate. Part 4's registry writes with it too.
+
+    >>> atomic_write_text(Path("notes.json"), '{"ok": true}\\n')
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write atomic_write_text(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
     )
 
 

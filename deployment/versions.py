@@ -28,7 +28,7 @@ _SEMVER = re.compile(
 
 def validate_version(version: Any) -> str:
     """Return ``version`` if it is a semantic version, else raise ValidationError."""
-    if not isinstance(version, str) or not _SEMVER.match(version):
+    if not isinstance(version, str) or not _SEMVER.fullmatch(version):
         raise ValidationError(
             f"Version {version!r} is not a semantic version such as '1.0.0' or '2.1.0-rc.1'."
         )
@@ -37,7 +37,7 @@ def validate_version(version: Any) -> str:
 
 def version_key(version: str) -> tuple:
     """A sort key that orders semantic versions by precedence (build metadata ignored)."""
-    match = _SEMVER.match(validate_version(version))
+    match = _SEMVER.fullmatch(validate_version(version))
     major, minor, patch, pre, _build = match.groups()
     if pre is None:
         pre_key: tuple = ((2,),)  # a release sorts after all of its pre-releases

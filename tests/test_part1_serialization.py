@@ -34,6 +34,7 @@ from deployment import (
     ValidationError,
     load_dataset,
     load_model,
+    atomic_write_text,
     load_serialized,
     save_model,
 )
@@ -282,6 +283,23 @@ def test_overwriting_replaces_the_file_whole(saved, cancer_model):
     save_model(cancer_model, saved, version="2.0.0")
     assert load_serialized(saved).version == "2.0.0"
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def test_atomic_write_replaces_the_file_and_leaves_nothing_else(tmp_path):
+    path = tmp_path / "notes.json"
+    path.write_text("old\n")
+    atomic_write_text(path, "new\n")
+    assert path.read_text() == "new\n"
+    assert os.listdir(tmp_path) == ["notes.json"]
+
+
+def test_atomic_write_that_fails_keeps_the_old_file(tmp_path):
+    path = tmp_path / "notes.json"
+    path.write_text("old\n")
+    with pytest.raises(TypeError):
+        atomic_write_text(path, b"bytes are not text")  # fails while writing the temporary file
+    assert path.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["notes.json"]
 
 
 KILLED_WRITER = textwrap.dedent("""

@@ -118,18 +118,23 @@ def strip_solutions(source: str, filename: str) -> str:
 
 
 def build(target: Path) -> None:
-    """Write the student package into ``target`` (created or replaced)."""
-    if target.exists():
-        shutil.rmtree(target)
-    for path in sorted(SOURCE.rglob("*")):
-        if "__pycache__" in path.parts or path.is_dir():
-            continue
-        destination = target / path.relative_to(SOURCE)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".py":
-            destination.write_text(strip_solutions(path.read_text(), str(path.relative_to(ROOT))))
-        else:
-            shutil.copy2(path, destination)
+    """Write the student package into ``target``, replacing it only once every file is made."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for path in sorted(SOURCE.rglob("*")):
+            if "__pycache__" in path.parts or path.is_dir():
+                continue
+            destination = staging / path.relative_to(SOURCE)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".py":
+                destination.write_text(strip_solutions(path.read_text(), str(path.relative_to(ROOT))))
+            else:
+                shutil.copy2(path, destination)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _files(folder: Path) -> dict[str, str]:

@@ -56,7 +56,7 @@ from typing import Any, Callable
 
 from filelock import FileLock
 
-from .atomic_files import atomic_write_text, fsync_folder
+from .serialization import atomic_write_text, fsync_folder
 from .errors import ModelFormatError, ModelNotFoundError, ValidationError
 from .serialization import load_model as load_model_file
 from .serialization import load_serialized, save_model, utc_timestamp

@@ -38,7 +38,7 @@ from .versions import validate_version
 
 __all__ = [
     "FORMAT_VERSION", "SerializedModel", "save_model", "load_model", "load_serialized",
-    "encode_array", "decode_array", "parameters_checksum",
+    "encode_array", "decode_array", "parameters_checksum", "atomic_write_text", "fsync_folder",
 ]
 
 FORMAT_VERSION = 1
@@ -184,26 +184,6 @@ def _from_json(value: Any, where: str) -> Any:
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"the non-finite number {name} is not allowed in a model file")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as temp:
-            temp.write(text)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    # Make the rename itself durable: fsync the folder that holds the entry.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 ### END SOLUTION
 
 
@@ -216,6 +196,45 @@ def parameters_checksum(parameters: dict[str, Any]) -> str:
     ### BEGIN SOLUTION part=1 section="2. Saving a model"
     canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    ### END SOLUTION
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk, so a rename or a new file in it survives a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` so readers see the old file or the new one, never a mix.
+
+    A plain ``open(path, "w")`` empties the file first and fills it after:
+    a crash in between leaves a half-written file where a good one used to
+    be. The cure is the same everywhere (databases, package managers, git):
+    write a temporary file in the same folder (``tempfile.mkstemp(dir=...,
+    prefix="." + path.name + ".")``, hidden, so no reader mistakes a
+    leftover for data), flush it and ``os.fsync`` it, then ``os.replace`` it
+    over ``path`` (a rename within one file system is atomic) and
+    ``fsync_folder`` the folder. If anything fails, remove the temporary
+    file and let the error propagate. Part 4's registry writes with it too.
+
+    >>> atomic_write_text(Path("notes.json"), '{"ok": true}\\n')
+    """
+    ### BEGIN SOLUTION part=1 section="2. Saving a model"
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as temp:
+            temp.write(text)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
     ### END SOLUTION
 
 
@@ -273,7 +292,7 @@ def save_model(
         raise ValidationError(f"Cannot save the metadata of {path}: {exc}.") from None
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot save {path}: the folder {path.parent} does not exist.")
-    _atomic_write_text(path, text + "\n")
+    atomic_write_text(path, text + "\n")
     return path
     ### END SOLUTION
 
