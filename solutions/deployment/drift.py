@@ -272,11 +272,13 @@ def detect_data_drift(
         {"is_drift": bool, "score": float, "method": str, "alpha": float, "threshold": float,
          "features": [{"feature": 0, "statistic": 0.031, "p_value": 0.72, "drifted": False}, ...]}
 
-    * ``method="ks"`` (default): the two-sample KS test per feature. Testing
-      20 features at ``alpha`` each would raise a false alarm on 64% of clean
-      batches, so the Bonferroni correction tests each feature at
-      ``alpha / n_features`` (``threshold``): the chance of any false alarm
-      is then at most ``alpha``. ``score`` is the largest KS statistic.
+    * ``method="ks"`` (default): the two-sample KS test per feature
+      (statistics from ``ks_statistics``, p-values from the given
+      ``ks_p_values``). Testing 20 features at ``alpha`` each would raise a
+      false alarm on 64% of clean batches, so the Bonferroni correction
+      tests each feature at ``alpha / n_features`` (``threshold``): the
+      chance of any false alarm is then at most ``alpha``. ``score`` is
+      the largest KS statistic.
     * ``method="psi"``: ``psi_scores``; a feature drifted when its PSI is
       above ``PSI_THRESHOLD`` (0.2); ``score`` the largest PSI.
     * ``method="wasserstein"``: ``wasserstein_scores``; drifted at
