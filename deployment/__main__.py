@@ -3,7 +3,7 @@
     python -m deployment demo [--out build/demo]   the production story, end to end
     python -m deployment serve MODEL.json [--name NAME] [--host 127.0.0.1] [--port 8000]
                                [--api-key KEY] [--rate-limit-rps R] [--burst B] [--workers N]
-                               [--no-micro-batching]
+                               [--no-micro-batching] [--batch-wait-ms MS]
     python -m deployment loadtest URL [--requests N | --duration S] [--concurrency C]
                                [--rate R] [--rows K] [--features F] [--api-key KEY]
 """
@@ -22,22 +22,26 @@ def _serve(args: argparse.Namespace) -> int:
     """Serve a saved model until Ctrl-C or SIGTERM; the requests in flight are finished first."""
     import uvicorn
 
-    from .server import SERVE_OPTIONS_VARIABLE, build_app
+    from .server import SERVE_OPTIONS_VARIABLE, build_app, log_requests
+
+    log_requests(args.log_level)
 
     options = {"name": args.name, "api_keys": args.api_key or None, "rate_limit_rps": args.rate_limit_rps,
-               "burst": args.burst, "micro_batching": not args.no_micro_batching}
+               "burst": args.burst, "micro_batching": not args.no_micro_batching, "max_wait_ms": args.batch_wait_ms}
     if args.workers > 1:
         # Each worker process builds its own app (and its own monitor and rate limits).
-        os.environ[SERVE_OPTIONS_VARIABLE] = json.dumps({"model_path": args.model, **options})
+        os.environ[SERVE_OPTIONS_VARIABLE] = json.dumps({"model_path": args.model, "log_level": args.log_level,
+                                                         **options})
         uvicorn.run("deployment.server:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30)
+                    workers=args.workers, log_level=args.log_level, access_log=False,
+                    timeout_graceful_shutdown=30)
         return 0
     app = build_app(args.model, **options)
     api = app.state.api
     print(f"Serving {app.state.name!r} version {api.version} on http://{args.host}:{args.port} "
           f"(Ctrl-C to stop; monitor: {type(app.state.monitor).__name__})", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                            timeout_graceful_shutdown=30)
+                            access_log=False, timeout_graceful_shutdown=30)
     server = uvicorn.Server(config)
     # uvicorn handles SIGINT/SIGTERM (stop accepting, finish in-flight requests), then
     # re-raises the signal to the handler that was there before; this one lets us exit 0.
@@ -93,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--burst", type=int, help="requests a client may make at once (default: the rate)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (each with its own monitor)")
     serve.add_argument("--no-micro-batching", action="store_true", help="answer each request on its own")
+    serve.add_argument("--batch-wait-ms", type=float, default=0.0,
+                       help="longest a one-row request waits for others to share a model call "
+                            "(default 0: only those that arrived meanwhile)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
     load = commands.add_parser("loadtest", help="send many requests to a predict URL and report latencies")

@@ -22,7 +22,10 @@ is never a 500. Send the key as ``Authorization: Bearer <key>`` or
 Micro-batching: concurrent one-row requests are gathered for up to
 ``max_wait_ms`` (or until ``max_batch_rows`` are waiting) and answered by
 one model call (``InferenceAPI.infer``), so a model's per-call cost is
-paid once per batch. ``create_app(api, micro_batching=False)`` turns it off.
+paid once per batch. The default wait, 0 ms, gathers the requests that
+arrived while the event loop was busy, and adds no delay when it is idle;
+a longer wait makes bigger batches for a slow model, at the price of
+latency. ``create_app(api, micro_batching=False)`` turns it off.
 
 The handlers are ``async`` and call the model directly on the event loop:
 for a small numpy model (tens of microseconds a call) that is faster than
@@ -58,7 +61,7 @@ from .inference import AdmittedRequest, APIConfig, BatchTooLargeError, Inference
 from .recorder import LatencyRecorder
 from .serialization import load_model, load_serialized, utc_timestamp
 
-__all__ = ["create_app", "build_app", "default_monitor", "BackgroundServer", "MicroBatcher", "error_response"]
+__all__ = ["create_app", "build_app", "default_monitor", "BackgroundServer", "MicroBatcher", "error_response", "log_requests"]
 
 logger = logging.getLogger("deployment.server")
 
@@ -166,7 +169,7 @@ class MicroBatcher:
     ``requests`` count what it did: their ratio is the mean batch size.
     """
 
-    def __init__(self, api: InferenceAPI, *, max_batch_rows: int = 64, max_wait_ms: float = 1.0) -> None:
+    def __init__(self, api: InferenceAPI, *, max_batch_rows: int = 64, max_wait_ms: float = 0.0) -> None:
         if max_batch_rows < 1 or max_wait_ms < 0:
             raise ValueError("MicroBatcher: max_batch_rows must be >= 1 and max_wait_ms >= 0.")
         self.api = api
@@ -219,7 +222,7 @@ def create_app(
     name: str = "model",
     micro_batching: bool = True,
     max_batch_rows: int = 64,
-    max_wait_ms: float = 1.0,
+    max_wait_ms: float = 0.0,
 ) -> FastAPI:
     """The ASGI app serving ``api`` as the model ``name``; run it with uvicorn.
 
@@ -359,6 +362,7 @@ def build_app(
     rate_limit_rps: float | None = None,
     burst: int | None = None,
     micro_batching: bool = True,
+    max_wait_ms: float = 0.0,
 ) -> FastAPI:
     """The app serving a saved model file: its version is the one saved in the file; a monitor for /metrics."""
     path = Path(model_path)
@@ -368,15 +372,31 @@ def build_app(
                        rate_limit_rps=rate_limit_rps, burst=burst)
     monitor = default_monitor()
     api = InferenceAPI(model, config, monitor=monitor)
-    return create_app(api, monitor=monitor, name=name or path.stem, micro_batching=micro_batching)
+    return create_app(api, monitor=monitor, name=name or path.stem, micro_batching=micro_batching,
+                      max_wait_ms=max_wait_ms)
 
 
 SERVE_OPTIONS_VARIABLE = "DEPLOYMENT_SERVE_OPTIONS"
 
 
+def log_requests(level: str = "info") -> None:
+    """Write the package's log (one JSON line per request at INFO) to stderr, at ``level`` and above.
+
+    It replaces uvicorn's access log: one line per request, with the request
+    id, client, rows, latency and outcome.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    package_logger = logging.getLogger("deployment")
+    package_logger.addHandler(handler)
+    package_logger.setLevel(level.upper())
+    package_logger.propagate = False
+
+
 def app_from_environment() -> FastAPI:
     """``build_app`` with the options ``python -m deployment serve --workers N`` put in the environment."""
     options = json.loads(os.environ[SERVE_OPTIONS_VARIABLE])
+    log_requests(options.pop("log_level", "info"))
     return build_app(options.pop("model_path"), **options)
 
 
