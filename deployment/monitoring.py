@@ -140,12 +140,12 @@ class ModelMonitor:
     def log_error(self, latency_ms: float, error: BaseException | str) -> None:
         """Log one failed request: how long it took (ms) and what went wrong.
 
-        ``error`` is the exception raised, or a short name for it; errors
-        are counted by type name (``type(error).__name__`` for an exception,
-        the string itself otherwise), for Prometheus. A failed request takes
-        a slot in the window, so it counts in ``error_rate`` and
-        ``throughput_rps`` but not in the latency percentiles, which
-        describe the successful predictions.
+        ``error`` is the exception raised (or its class), or a short name
+        for it; errors are counted by type name (``type(error).__name__``
+        for an exception, the string itself for a string), for Prometheus.
+        A failed request takes a slot in the window, so it counts in
+        ``error_rate`` and ``throughput_rps`` but not in the latency
+        percentiles, which describe the successful predictions.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_error(0.8, ValueError("bad row"))

@@ -311,11 +311,13 @@ def test_prometheus_counts_predictions_and_errors_by_type():
     monitor.log_error(2.0, ValueError("bad row"))
     monitor.log_error(3.0, ValueError("another"))
     monitor.log_error(9.0, "Timeout")
+    monitor.log_error(4.0, KeyError)  # a class counts under its name too
     samples = _samples(monitor.to_prometheus())
     assert samples[("model_predictions_total", ())] == 4
     assert samples[("model_prediction_errors_total", (("error", "ValueError"),))] == 2
     assert samples[("model_prediction_errors_total", (("error", "Timeout"),))] == 1
-    assert samples[("model_error_rate", ())] == pytest.approx(3 / 7)
+    assert samples[("model_prediction_errors_total", (("error", "KeyError"),))] == 1
+    assert samples[("model_error_rate", ())] == pytest.approx(4 / 8)
 
 
 def test_prometheus_window_percentiles_match_get_metrics():

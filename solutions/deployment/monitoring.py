@@ -198,12 +198,12 @@ class ModelMonitor:
     def log_error(self, latency_ms: float, error: BaseException | str) -> None:
         """Log one failed request: how long it took (ms) and what went wrong.
 
-        ``error`` is the exception raised, or a short name for it; errors
-        are counted by type name (``type(error).__name__`` for an exception,
-        the string itself otherwise), for Prometheus. A failed request takes
-        a slot in the window, so it counts in ``error_rate`` and
-        ``throughput_rps`` but not in the latency percentiles, which
-        describe the successful predictions.
+        ``error`` is the exception raised (or its class), or a short name
+        for it; errors are counted by type name (``type(error).__name__``
+        for an exception, the string itself for a string), for Prometheus.
+        A failed request takes a slot in the window, so it counts in
+        ``error_rate`` and ``throughput_rps`` but not in the latency
+        percentiles, which describe the successful predictions.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_error(0.8, ValueError("bad row"))
@@ -213,7 +213,7 @@ class ModelMonitor:
         ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
         if not 0.0 <= latency_ms < math.inf:
             raise ValidationError(f"log_error: latency_ms {latency_ms!r} must be a finite number at least 0.")
-        kind = error if isinstance(error, str) else type(error).__name__
+        kind = error if isinstance(error, str) else error.__name__ if isinstance(error, type) else type(error).__name__
         with self._lock:
             slot = self._cursor
             self._latency_ms[slot] = latency_ms
