@@ -1,23 +1,91 @@
 """The production story, end to end, as ``make demo`` runs it.
 
-Each step uses one part of the package and prints what a production
-engineer would want to see; plots go to the output folder as PNG files.
+Train two versions of a model on real data, save and register them, serve
+the production version over real HTTP on loopback, load-test it, watch
+its metrics, catch a drift in incoming data, run an A/B test between the
+versions and roll the winner out behind a canary. Each step prints what a
+production engineer would want to see; plots go to the output folder.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .ab_testing import CanaryRollout, simulate_ab_test
 from .data import load_dataset
+from .inference import APIConfig, InferenceAPI
+from .loadtest import run_load_test
 from .models import LogisticRegression, Pipeline, StandardScaler
-from .serialization import load_model, load_serialized, save_model
+from .monitoring import ModelMonitor, drift_over_time
+from .registry import ModelRegistry
+from .serialization import load_serialized
 
 
-def _step(title: str) -> None:
-    print(f"\n== {title}")
+def _step(number: int, title: str) -> None:
+    print(f"\n== {number}. {title}", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"The server exited with code {server.returncode} while starting.")
+        try:
+            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"The server on {url} was not healthy within {timeout_s} s.")
+
+
+class _ServiceTime:
+    """A model that takes ``delay_ms`` to answer, like one behind a feature store or a GPU queue."""
+
+    def __init__(self, model: Any, delay_ms: float) -> None:
+        self.model, self.delay_ms = model, delay_ms
+        self.n_features_in_ = model.n_features_in_
+
+    def predict(self, X: Any) -> np.ndarray:
+        time.sleep(self.delay_ms / 1000)
+        return self.model.predict(X)
+
+
+def _canary(baseline: Any, candidate: Any, X: np.ndarray, seed: int) -> CanaryRollout:
+    """A canary on wall-clock time, in process: 5% -> 25% -> 50% -> 100% of 100,000 random users."""
+    monitors = ModelMonitor(), ModelMonitor()
+    rollout = CanaryRollout(
+        InferenceAPI(baseline, APIConfig(version="1.0.0"), monitor=monitors[0]),
+        InferenceAPI(candidate, APIConfig(version="2.0.0"), monitor=monitors[1]),
+        baseline_monitor=monitors[0], candidate_monitor=monitors[1], names=("v1.0.0", "v2.0.0"),
+        steps=(0.05, 0.25, 0.5, 1.0), max_p95_latency_ratio=1.5, min_step_duration_s=0.0, min_requests=60,
+    )
+    rng = np.random.default_rng(seed)
+
+    def send_traffic(rollout: CanaryRollout) -> None:
+        for user, row in zip(rng.integers(0, 100_000, 200), rng.integers(0, len(X), 200)):
+            rollout.predict(X[row:row + 1], user_id=f"user-{user}")
+
+    rollout.run(send_traffic, max_checks=100)
+    return rollout
 
 
 def run_demo(out: str | Path = "build/demo") -> int:
@@ -30,33 +98,139 @@ def run_demo(out: str | Path = "build/demo") -> int:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    checks: dict[str, bool] = {}
 
-    _step("1. Train a model on real data")
+    _step(1, "Train two versions on real data (breast cancer, 30 features)")
     data = load_dataset("breast_cancer", seed=0)
-    model = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
-    model.fit(data.X_train, data.y_train)
-    accuracy = model.score(data.X_test, data.y_test)
-    print(f"breast cancer: {len(data.X_train)} training rows, {data.n_features} features, "
-          f"test accuracy {accuracy:.3f}")
+    v1 = LogisticRegression(C=1e-4).fit(data.X_train, data.y_train)
+    v2 = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(C=0.1))]).fit(data.X_train, data.y_train)
+    accuracy = {"1.0.0": v1.score(data.X_test, data.y_test), "2.0.0": v2.score(data.X_test, data.y_test)}
+    for version, value in accuracy.items():
+        print(f"v{version}: test accuracy {value:.3f}")
 
-    _step("2. Save it as JSON and load it back")
-    path = save_model(model, out / "cancer-1.0.0.json", version="1.0.0", metadata={"accuracy": accuracy})
-    envelope = load_serialized(path)
-    reloaded = load_model(path)
-    identical = np.array_equal(reloaded.predict_proba(data.X_test), model.predict_proba(data.X_test))
-    print(f"wrote {path} ({path.stat().st_size:,} bytes), type {envelope.type}, "
-          f"version {envelope.version}, checksum {envelope.checksum[:12]}...")
-    print(f"reloaded predictions bit-identical: {identical}")
+    _step(2, "Save and register both; v1.0.0 to production, v2.0.0 to staging")
+    shutil.rmtree(out / "registry", ignore_errors=True)  # every demo starts from an empty registry
+    registry = ModelRegistry(out / "registry")
+    files = {version: registry.register_model("cancer", version, model, metadata={"accuracy": accuracy[version]})
+             for version, model in (("1.0.0", v1), ("2.0.0", v2))}
+    registry.promote_model("cancer", "1.0.0", "production", reason="first release")
+    registry.promote_model("cancer", "2.0.0", "staging", reason="candidate")
+    print(f"registry {out / 'registry'}: versions {registry.list_versions('cancer')}, "
+          f"stages {registry.get_stages('cancer')}")
+    production_file = files[registry.resolve("cancer", "production")]
+    print(f"production model file: {production_file} (version {load_serialized(production_file).version})")
 
-    coef = reloaded.named_steps["model"].coef_.ravel()
-    order = np.argsort(np.abs(coef))[-10:]
+    _step(3, "Serve production over HTTP on loopback (python -m deployment serve)")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "deployment", "serve", str(production_file), "--name", "cancer", "--port", str(port),
+         "--log-level", "warning"],
+        env={**os.environ, "PYTHONSAFEPATH": "1"},
+    )
+    try:
+        _wait_until_healthy(url, server)
+        import httpx
+
+        answer = httpx.post(f"{url}/v1/models/cancer:predict", json={"instances": data.X_test[:3].tolist()}).json()
+        print(f"serving {url}: POST /v1/models/cancer:predict -> {answer['predictions']} (version {answer['version']})")
+        bad = httpx.post(f"{url}/predict", json={"instances": [[1.0, 2.0]]})
+        print(f"a request with 2 features instead of 30 -> {bad.status_code}: {bad.json()['error']['message']}")
+        checks["server answers, refuses bad input with 4xx"] = bad.status_code == 400 and len(answer["predictions"]) == 3
+
+        _step(4, "Load-test it: 3,000 single-row requests, 16 at a time")
+        result = run_load_test(f"{url}/predict", data.X_test, n_requests=3_000, concurrency=16)
+        print(f"throughput {result.throughput_rps:,.0f} requests/s; latency p50 {result.p50_ms:.1f} ms, "
+              f"p95 {result.p95_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; errors {result.errors or 'none'}")
+        checks["load test without errors"] = not result.errors
+
+        metrics = httpx.get(f"{url}/metrics").text
+        shown = [line for line in metrics.splitlines() if line.startswith(("model_predictions_total", "model_latency_ms_count", "model_prediction_errors_total"))]
+        print("GET /metrics (excerpt):", *shown[:4], sep="\n  ")
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.hist(result.latencies_ms, bins=60, color="tab:blue", alpha=0.8)
+        for q, style in ((50, "-"), (95, "--"), (99, ":")):
+            value = result.percentile_ms(q)
+            ax.axvline(value, color="black", linestyle=style, label=f"p{q} = {value:.1f} ms")
+        ax.set_xlabel("request latency (ms)")
+        ax.set_ylabel("requests")
+        ax.set_title(f"Latency of {result.n_requests:,} HTTP requests at concurrency 16")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "latency.png", dpi=120)
+        plt.close(fig)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            code = server.wait()
+    print(f"server stopped on SIGTERM (exit code {code})")
+    checks["server shuts down cleanly"] = code == 0
+
+    _step(5, "Watch the inputs: live traffic in which 'worst radius' drifts upward")
+    rng = np.random.default_rng(7)
+    traffic = data.X_test[rng.integers(0, len(data.X_test), 5_000)]  # requests, in arrival order
+    reference, live = traffic[:1_000], traffic[1_000:].copy()  # reference: the first 1,000 after launch
+    drifting = data.feature_names.index("worst radius")
+    live[2_000:, drifting] *= np.linspace(1.0, 1.4, 2_000)  # sensor recalibrated: +40% by the end
+    report = ModelMonitor().detect_data_drift(live[2_000:], reference)
+    drifted = [data.feature_names[int(f["feature"])] for f in report["features"] if f["drifted"]]
+    print(f"KS test, last 2,000 requests against the reference: drift {report['is_drift']}, "
+          f"drifted features {drifted}")
+    checks["drift found in the drifting feature only"] = drifted == ["worst radius"]
+    over_time = drift_over_time(live, reference, window=250, method="psi")
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.barh([data.feature_names[i] for i in order], coef[order], color="tab:blue")
-    ax.set_xlabel("coefficient (per standard deviation of the feature)")
-    ax.set_title("The ten strongest features of the saved model")
+    ax.plot(over_time["stop"], over_time["score"], marker="o", label="drift score")
+    ax.axhline(over_time["threshold"].iloc[0], color="tab:red", label="alarm threshold")
+    ax.axvline(2_000, color="gray", linestyle="--", label="drift starts")
+    ax.set_xlabel("requests seen")
+    ax.set_ylabel("largest PSI over the last 250 rows")
+    ax.set_title("Drift score (population stability index) over time")
+    ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "01_coefficients.png", dpi=120)
+    fig.savefig(out / "drift.png", dpi=120)
     plt.close(fig)
 
-    print(f"\nDemo finished in {time.perf_counter() - started:.1f} s; plots in {out}/.")
-    return 0 if identical else 1
+    _step(6, "A/B test: 50/50 between v1.0.0 and v2.0.0, 100,000 simulated users")
+    test, log = simulate_ab_test({"v1.0.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
+                                 n_users=100_000, seed=0, progress=True)
+    outcome = test.result()
+    print(f"conversion v1.0.0 {outcome.means['v1.0.0']:.4f} vs v2.0.0 {outcome.means['v2.0.0']:.4f}; "
+          f"relative lift {outcome.relative_lift:+.1%}, p-value {outcome.p_value:.2g}: {outcome.decision}")
+    checks["A/B test ships the better model"] = outcome.decision == "ship treatment"
+
+    _step(7, "Canary rollouts of v2.0.0 (each version takes 1 ms): one healthy, one 4 ms slower")
+    healthy = _canary(_ServiceTime(v1, 1.0), _ServiceTime(v2, 1.0), data.X_test, seed=1)
+    shares = ", ".join(f"{event['candidate_share']:.0%}" for event in healthy.history)
+    print(f"healthy canary: {healthy.status}; candidate share went {shares}")
+    slow = _canary(_ServiceTime(v1, 1.0), _ServiceTime(v2, 5.0), data.X_test, seed=1)
+    print(f"slow canary: {slow.status}: {slow.reason}")
+    checks["healthy canary completes, slow one rolls back"] = healthy.status == "completed" and slow.status == "rolled back"
+    if healthy.status == "completed" and outcome.decision == "ship treatment":
+        registry.promote_model("cancer", "2.0.0", "production", reason="won the A/B test and the canary")
+    print(f"production is now v{registry.resolve('cancer', 'production')}; stage history:")
+    for event in registry.get_stage_history("cancer"):
+        print(f"  v{event['version']}: {event['from_stage']} -> {event['to_stage']} ({event['reason']})")
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for rollout, label in ((healthy, "v2.0.0"), (slow, "v2.0.0, 4 ms slower")):
+        times = [e["time_s"] for e in rollout.history]
+        shares = [100 * e["candidate_share"] for e in rollout.history]
+        ax.step(times, shares, where="post", marker="o", label=f"{label}: {rollout.status}")
+    ax.set_xlabel("time since the rollout started (s)")
+    ax.set_ylabel("users on the candidate (%)")
+    ax.set_title("Canary rollouts: traffic share over time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "canary.png", dpi=120)
+    plt.close(fig)
+
+    _step(8, "Summary")
+    for name, ok in checks.items():
+        print(f"  [{'ok' if ok else 'FAILED'}] {name}")
+    plots = sorted(p.name for p in out.glob("*.png"))
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f} s; plots in {out}/: {', '.join(plots)}")
+    return 0 if all(checks.values()) else 1
