@@ -663,6 +663,32 @@ def test_http_fuzzed_malformed_bodies_never_get_a_5xx(client):
     assert len(sent) >= 500
 
 
+def test_http_stopping_the_server_finishes_the_requests_in_flight():
+    started = threading.Event()
+
+    class SlowModel(CountingModel):
+        def predict(self, X):
+            started.set()
+            time.sleep(0.5)
+            return super().predict(X)
+
+    running = BackgroundServer(create_app(InferenceAPI(SlowModel(CLASSIFIER), APIConfig()))).start()
+    replies = []
+    sender = threading.Thread(target=lambda: replies.append(
+        httpx.post(running.url + "/predict", json={"instances": ROWS}, timeout=10)))
+    sender.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not started.wait(0.02) and sender.is_alive() and time.monotonic() < deadline:
+            pass
+        assert started.is_set(), f"the request never reached the model: {replies and replies[0].text}"
+    finally:
+        running.stop()
+        sender.join(10)
+    assert not running.running
+    assert replies and replies[0].status_code == 200, replies and replies[0].text
+
+
 # --- load and the command line -------------------------------------------------------------------
 
 def test_load_test_in_process_counts_every_request_and_its_latency():
