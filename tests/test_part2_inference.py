@@ -163,15 +163,12 @@ def _row(value, column=3):
     return row
 
 
-@pytest.mark.parametrize("value, what", [
-    (True, "boolean"), (False, "boolean"), ("1.5", "str"), (None, "None"),
-    (float("nan"), "nan"), (float("inf"), "inf"), (-float("inf"), "inf"), ([1.0], "list"), (10**400, "large"),
-], ids=["true", "false", "string", "none", "nan", "inf", "minus-inf", "nested-list", "huge-int"])
-def test_a_bad_value_is_refused_naming_its_row_and_column(value, what):
-    instances = [ROWS[0], ROWS[1], _row(value, column=3)]
-    with pytest.raises(ValidationError, match=r"row 2, column 3") as error:
-        _api().validate(instances)
-    assert what.lower() in str(error.value).lower() or what in ("str", "list", "large")
+@pytest.mark.parametrize("value", [
+    True, False, "1.5", None, float("nan"), float("inf"), -float("inf"), [1.0], {"x": 1.0}, 10**400,
+], ids=["true", "false", "string", "none", "nan", "inf", "minus-inf", "nested-list", "dict", "huge-int"])
+def test_a_bad_value_is_refused_naming_its_row_and_column(value):
+    with pytest.raises(ValidationError, match=r"row 2, column 3\b"):
+        _api().validate([ROWS[0], ROWS[1], _row(value, column=3)])
 
 
 def test_a_boolean_array_is_refused():
@@ -605,7 +602,7 @@ def test_http_metrics_count_requests_in_prometheus_text(client):
 def test_http_micro_batching_answers_concurrent_requests_in_fewer_model_calls():
     model = CountingModel(CLASSIFIER)
     api = InferenceAPI(model, APIConfig())
-    app = create_app(api, micro_batching=True, max_wait_ms=20)
+    app = create_app(api, micro_batching=True, max_wait_ms=50)
     rows = CANCER.X_test[:32].tolist()
 
     async def send_all(url):
