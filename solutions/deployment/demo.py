@@ -201,11 +201,23 @@ def run_demo(out: str | Path = "build/demo") -> int:
     print(f"conversion v1.0.0 {outcome.means['v1.0.0']:.4f} vs v2.0.0 {outcome.means['v2.0.0']:.4f}; "
           f"relative lift {outcome.relative_lift:+.1%}, p-value {outcome.p_value:.2g}: {outcome.decision}")
     checks["A/B test ships the better model"] = outcome.decision == "ship treatment"
+    fig, ax = plt.subplots(figsize=(6, 4))
+    names = [outcome.control, outcome.treatment]
+    rates = [100 * outcome.means[name] for name in names]
+    errors = [[100 * (outcome.means[n] - outcome.confidence_intervals[n][0]) for n in names],
+              [100 * (outcome.confidence_intervals[n][1] - outcome.means[n]) for n in names]]
+    ax.bar(names, rates, yerr=errors, capsize=8, color=["tab:gray", "tab:blue"])
+    ax.set_ylabel("conversion rate (%), with 95% confidence interval")
+    ax.set_title(f"A/B test, {sum(outcome.counts.values()):,} users: {outcome.decision} (p = {outcome.p_value:.1g})")
+    fig.tight_layout()
+    fig.savefig(out / "ab_test.png", dpi=120)
+    plt.close(fig)
 
     _step(7, "Canary rollouts of v2.0.0 (each version takes 1 ms): one healthy, one 4 ms slower")
     healthy = _canary(_ServiceTime(v1, 1.0), _ServiceTime(v2, 1.0), data.X_test, seed=1)
-    shares = ", ".join(f"{event['candidate_share']:.0%}" for event in healthy.history)
-    print(f"healthy canary: {healthy.status}; candidate share went {shares}")
+    shares = " -> ".join(f"{event['candidate_share']:.0%}" for event in healthy.history
+                         if event["action"] in ("start", "advance"))
+    print(f"healthy canary: {healthy.status}; candidate share {shares}")
     slow = _canary(_ServiceTime(v1, 1.0), _ServiceTime(v2, 5.0), data.X_test, seed=1)
     print(f"slow canary: {slow.status}: {slow.reason}")
     checks["healthy canary completes, slow one rolls back"] = healthy.status == "completed" and slow.status == "rolled back"
