@@ -89,7 +89,13 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
     ``"data"``: Python writes the shortest decimal that parses back to the
     same float64, so nothing is lost. Larger arrays store their
     little-endian bytes as base64 in ``"base64"``: parsing a million
-    decimals is slow, decoding bytes is not.
+    decimals is slow, decoding bytes is not. A matrix stored column-major
+    (Fortran order, as scikit-learn's multiclass ``coef_``) also gets
+    ``"order": "F"``: the memory layout decides how BLAS sums a matrix
+    product, so keeping it keeps predictions bit-identical.
+
+    Raises ValidationError for a dtype outside ``ARRAY_DTYPES`` or a float
+    array holding NaN or infinity.
 
     >>> encode_array(np.array([0.5, 2.0]))
     {'dtype': 'float64', 'shape': [2], 'data': [0.5, 2.0]}
@@ -101,6 +107,12 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
 
 def decode_array(encoded: dict[str, Any], where: str) -> np.ndarray:
     """Rebuild the array that ``encode_array`` encoded, or raise ModelFormatError naming ``where``.
+
+    Checks, each with its own message: the dtype is one of
+    ``ARRAY_DTYPES``; the shape is a list of non-negative ints; base64
+    bytes decode and fill the shape exactly; a ``"data"`` list holds as
+    many values as the shape needs, each of the dtype's kind (``True`` is
+    not a number). ``"order": "F"`` gives back a Fortran-ordered array.
 
     >>> decode_array({"dtype": "float64", "shape": [2], "data": [0.5, 2.0]}, "model.json")
     array([0.5, 2. ])
