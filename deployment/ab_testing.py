@@ -15,11 +15,11 @@ from .experiment import (
     DECISIONS, METRICS, ABResult, ABTest, VariantStats, required_sample_size, two_proportion_ztest, welch_ttest,
 )
 from .rollout import CANARY_STATUSES, DEFAULT_CANARY_STEPS, CanaryRollout, ShadowDeployment
-from .routing import TrafficRouter, predictions_of, user_bucket
+from .routing import TrafficRouter, predictions_of, routed_answer, user_bucket
 from .simulation import simulate_ab_test
 
 __all__ = [
-    "TrafficRouter", "user_bucket", "predictions_of",
+    "TrafficRouter", "user_bucket", "predictions_of", "routed_answer",
     "ABTest", "ABResult", "VariantStats", "two_proportion_ztest", "welch_ttest", "required_sample_size",
     "DECISIONS", "METRICS",
     "simulate_ab_test",

@@ -64,7 +64,23 @@ class VariantStats:
         return self.m2 / (self.count - 1) if self.count > 1 else math.nan
 
     def add(self, values: Any) -> None:
-        """Fold a batch of values (a number or a 1-D array) into the summary."""
+        """Fold a batch of values (a number or a 1-D array) into the summary.
+
+        Summarise the batch first (``n_b``, ``mean_b``, ``m2_b`` with
+        numpy), then merge it into the running ``(n_a, mean_a, m2_a)``::
+
+            n     = n_a + n_b
+            delta = mean_b - mean_a
+            mean  = mean_a + delta * n_b / n
+            m2    = m2_a + m2_b + delta**2 * n_a * n_b / n
+
+        An empty batch changes nothing.
+
+        >>> summary = VariantStats()
+        >>> summary.add([1.0, 2.0]); summary.add(6.0)
+        >>> summary.count, summary.mean, summary.variance
+        (3, 3.0, 7.0)
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write VariantStats.add(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
         )
@@ -84,6 +100,8 @@ def two_proportion_ztest(
     The same numbers as ``proportions_ztest([x_t, x_c], [n_t, n_c])`` in
     statsmodels. When every user in both groups has the same outcome (all
     0 or all 1) there is no variation and no difference: ``(0.0, 1.0)``.
+    Raises ValidationError unless each count of users is an integer >= 1
+    and each count of successes an integer from 0 to its count of users.
 
     >>> two_proportion_ztest(120, 1000, 100, 1000)
     (1.4293..., 0.1529...)
@@ -107,7 +125,14 @@ def welch_ttest(
         p_value = 2 * (1 - T_df(|t|))
 
     The same numbers as ``scipy.stats.ttest_ind(treatment, control,
-    equal_var=False)``. Each group needs at least two values.
+    equal_var=False)`` (and ``scipy.stats.ttest_ind_from_stats`` given
+    standard deviations and ``equal_var=False``). Each group needs at
+    least two values (else ValidationError). When both variances are 0,
+    df is NaN and the answer is certain: ``(0.0, nan, 1.0)`` for equal
+    means, else ``(+-inf, nan, 0.0)``.
+
+    >>> welch_ttest(10.5, 4.0, 40, 10.0, 25.0, 25)
+    (0.4767..., 28.86..., 0.6371...)
     """
     raise NotImplementedError(
         "Part 5 (A/B testing): write welch_ttest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."
@@ -146,11 +171,27 @@ def required_sample_size(
 class ABResult:
     """What an A/B test concluded, and the numbers behind the conclusion.
 
-    ``absolute_lift`` is treatment minus control; ``relative_lift`` is that
-    divided by the control's mean (0.1 means "10% better"). Intervals are
-    two-sided at confidence ``1 - alpha``: per variant, the normal (Wald)
-    interval for a rate or the t interval for a mean; for the lift, the
-    unpooled normal interval (rates) or the Welch t interval (means).
+    ``metric`` is the test's ("conversion" or "numeric"); ``test`` names
+    the significance test, ``"two-proportion z-test"`` or ``"Welch's
+    t-test"``, and ``statistic`` is its z or t. ``counts``, ``means`` and
+    ``confidence_intervals`` map each variant's name to its value.
+    ``absolute_lift`` is the treatment's mean minus the control's;
+    ``relative_lift`` is that divided by the control's mean (0.1 means
+    "10% better"; NaN when the control's mean is 0). ``decision`` is one of
+    ``DECISIONS``; ``extra`` holds ``{"degrees_of_freedom": df}`` for
+    Welch's test and is empty for the z-test.
+
+    Intervals are two-sided at confidence ``1 - alpha``, with ``z = Phi^-1(1
+    - alpha/2)`` and ``t_df`` the same quantile of Student's t:
+
+    * per variant, a rate: ``mean +- z sqrt(mean (1 - mean) / n)`` (Wald,
+      as statsmodels' ``proportion_confint(..., method="normal")``);
+    * per variant, a mean: ``mean +- t_(n-1) sqrt(variance / n)`` (as
+      ``scipy.stats.t.interval``);
+    * the lift of rates: ``lift +- z sqrt(sum of mean (1 - mean) / n)``
+      (unpooled, as ``confint_proportions_2indep(..., method="wald")``);
+    * the lift of means: ``lift +- t_df sqrt(var_t/n_t + var_c/n_c)`` with
+      Welch's df (as ``ttest_ind(...).confidence_interval()``).
     """
 
     control: str
@@ -187,6 +228,12 @@ class ABTest:
     ``"ship treatment"`` when the treatment is better (higher, or lower
     with ``higher_is_better=False``) with p-value below ``alpha``, and
     ``"keep control"`` otherwise: no evidence is no reason to switch.
+
+    Keep one ``VariantStats`` per variant, in ``self.stats`` (a dict by
+    name), never the outcomes themselves. For the z-test, a variant's
+    successes are ``round(mean * count)``. Raises ValidationError for an
+    unknown ``metric``, equal ``control`` and ``treatment``, ``alpha``
+    outside (0, 1), or ``min_samples`` that is not an integer >= 2.
 
     >>> test = ABTest("v1.1.0", "v2.0.0", metric="conversion", min_samples=3841)
     >>> test.record("v2.0.0", 1); test.record_many("v1.1.0", [0, 1, 0])
@@ -226,11 +273,18 @@ class ABTest:
         )
 
     def result(self, alpha: float | None = None) -> ABResult:
-        """Counts, means, intervals, lift, p-value and the decision (see the class docstring).
+        """Counts, means, intervals, lift, p-value and the decision, as an ``ABResult``.
 
-        ``alpha`` overrides the test's own for this one result. Needs at
+        Conversions go through ``two_proportion_ztest``, numeric metrics
+        through ``welch_ttest`` (the treatment first in both); the decision
+        follows the rules of the class docstring. ``alpha`` overrides the
+        test's own for this one result (intervals and decision). Needs at
         least one outcome per variant for conversions, two for numeric
         metrics (else ValidationError).
+
+        >>> result = test.result()       # the test of the class docstring
+        >>> result.test, result.counts, result.decision
+        ('two-proportion z-test', {'v1.1.0': 3, 'v2.0.0': 1}, 'keep collecting')
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write ABTest.result(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."

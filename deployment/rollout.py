@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ValidationError
-from .routing import TrafficRouter, predictions_of
+from .routing import TrafficRouter, predictions_of, routed_answer
 
 __all__ = ["CanaryRollout", "ShadowDeployment", "DEFAULT_CANARY_STEPS", "CANARY_STATUSES"]
 
@@ -44,12 +44,18 @@ class CanaryRollout:
     (a fraction) and ``p95_latency_ms``, each fed by whatever serves that
     version (an ``InferenceAPI`` built with ``monitor=``).
 
-    Guardrails, checked by ``check()``:
+    Guardrails, checked by ``check()`` in this order (the first breached
+    one is the reason):
 
     * errors: the candidate's error rate may exceed the baseline's by at
-      most ``max_error_rate_increase`` (0.01 = one percentage point);
+      most ``max_error_rate_increase`` (0.01 = one percentage point); a
+      breach's reason starts with "error rate", e.g. "error rate 12.00% is
+      above the baseline's 0.00% + 1.00%";
     * latency: the candidate's p95 may be at most ``max_p95_latency_ratio``
-      times the baseline's.
+      times the baseline's; a breach's reason starts with "p95 latency",
+      e.g. "p95 latency 14.2 ms is above 1.2 x the baseline's 11.1 ms".
+
+    A metric that is NaN (no data yet) breaches nothing.
 
     A step is held for at least ``min_step_duration_s`` seconds (on
     ``clock``) and until the candidate served ``min_requests`` requests in
@@ -66,7 +72,13 @@ class CanaryRollout:
     ``start``), ``action`` ("start", "advance", "complete", "rollback"),
     ``step``, ``candidate_share``, ``reason``, and ``"baseline"`` and
     ``"candidate"``: each version's metrics at that moment (see
-    ``metrics()``).
+    ``metrics()``). The router lists the candidate first and starts at
+    weights ``{candidate: 0.0, baseline: 1.0}``.
+
+    Raises ValidationError for steps that are not strictly increasing in
+    (0, 1] and ending at 1.0, a monitor without ``get_metrics``, a
+    threshold below its lowest value (ratio 1, the others 0, min_requests
+    1), or two equal ``names``.
 
     >>> rollout = CanaryRollout(v1_api, v2_api, baseline_monitor=m1, candidate_monitor=m2)
     >>> rollout.start()                      # 1% of users on v2
@@ -111,16 +123,26 @@ class CanaryRollout:
         )
 
     def start(self) -> None:
-        """Begin: send the first step's share of users to the candidate."""
+        """Begin: send the first step's share of users to the candidate.
+
+        Sets ``status`` to "running" and ``step_index`` to 0, starts the
+        step's clock and request count, and records a "start" event in
+        ``history``. Raises ValidationError if already started.
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write CanaryRollout.start(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
         )
 
     def predict(self, instances: Any, user_id: str | int) -> dict[str, Any]:
-        """Answer through the router (see ``TrafficRouter.predict``), counting requests per version.
+        """Answer like ``TrafficRouter.predict``, and count the request in ``served``.
 
-        A version that raises still counts as having served the request
-        (its monitor records the failure); the error reaches the caller.
+        Route ``user_id`` once, add 1 to ``served`` of that version, then
+        ask it and return ``routed_answer(name, answer)``. (Calling
+        ``router.route`` and then ``router.predict`` would hash twice, and
+        could count one version while another answers if ``check()``
+        changes the weights in between.) A version that raises still counts
+        as having served the request (its monitor records the failure); the
+        error reaches the caller.
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write CanaryRollout.predict(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
@@ -135,6 +157,12 @@ class CanaryRollout:
         applies. ``"complete"``: the last step (100%) passed too.
         ``"hold"``: not enough time or requests yet. After completion or a
         rollback, ``check()`` returns the status and changes nothing.
+
+        In order: the guardrails, if both versions served ``min_requests``
+        in all; then hold, unless the step has lasted ``min_step_duration_s``
+        and the candidate served ``min_requests`` during it; then advance
+        (or complete). Each action but "hold" appends to ``history``.
+        Raises ValidationError before ``start()``.
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write CanaryRollout.check(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
@@ -159,10 +187,14 @@ class ShadowDeployment:
     ``predict(instances)`` returns exactly the primary's answer. The shadow
     gets its own copy of the instances (it cannot change what the primary
     sees), and a shadow that fails is counted, never felt by the user.
-    Each request's comparison goes to ``log`` (the last ``log_size``):
-    ``{"rows", "agreed", "primary", "shadow", "error"}``. Predictions
-    agree when equal, or within ``atol`` for numbers (use ``atol`` > 0
-    for regression).
+    Each request's comparison goes to ``log`` (a deque of the last
+    ``log_size``): ``{"rows": primary's row count, "agreed": rows where
+    the shadow agreed, "primary": list, "shadow": list or None, "error":
+    None or "ExceptionType: message"}``. Predictions agree when equal, or
+    within ``atol`` for numbers (use ``atol`` > 0 for regression). A
+    shadow that raises, or answers with a different shape, is an error:
+    0 rows agreed, counted in ``shadow_errors``. Counts since creation
+    (not only the logged requests) give ``agreement_rate`` and ``summary``.
 
     Here the shadow runs after the primary in the same thread, which adds
     its latency to the request; a production system sends the copy

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
 from bisect import bisect_right
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +36,7 @@ import numpy as np
 
 from .errors import ValidationError
 
-__all__ = ["TrafficRouter", "user_bucket", "predictions_of"]
+__all__ = ["TrafficRouter", "user_bucket", "predictions_of", "routed_answer"]
 
 WEIGHT_TOLERANCE = 1e-9
 """How far from 1 the weights may sum (floating-point slack)."""
@@ -55,6 +54,21 @@ def predictions_of(answer: Any) -> np.ndarray:
     if isinstance(answer, Mapping):
         answer = answer["predictions"]
     return np.asarray(answer)
+
+
+def routed_answer(name: str, answer: Any) -> dict[str, Any]:
+    """The response to a routed request: the variant's answer, plus ``"variant": name``.
+
+    A dict answer (an ``InferenceAPI``'s) keeps every field it has
+    (``predictions``, ``version``, ``timestamp``); a bare model's array
+    becomes ``{"variant": name, "predictions": list}``.
+
+    >>> routed_answer("v2.0.0", np.array([1, 0]))
+    {'variant': 'v2.0.0', 'predictions': [1, 0]}
+    """
+    if isinstance(answer, Mapping):
+        return {**answer, "variant": name}
+    return {"variant": name, "predictions": np.asarray(answer).tolist()}
 
 
 def user_bucket(user_id: str | int, salt: str = "") -> float:
@@ -78,20 +92,25 @@ def user_bucket(user_id: str | int, salt: str = "") -> float:
 class TrafficRouter:
     """Split users between variants by weight; sticky and stable across processes.
 
-    ``variants`` maps a name to anything with ``predict(instances)``;
-    ``weights`` maps exactly the same names to non-negative numbers that sum
-    to 1 (within ``WEIGHT_TOLERANCE``). The order of ``variants`` sets the
-    order of the slices (see the module docstring). ``salt`` names the
-    experiment (see ``user_bucket``).
+    ``variants`` maps a name (a non-empty string) to anything with
+    ``predict(instances)``; ``weights`` maps exactly the same names to
+    numbers >= 0 that sum to 1 (within ``WEIGHT_TOLERANCE``); a variant of
+    weight 0 gets no users. The order of ``variants`` sets the order of the
+    slices (see the module docstring). ``salt`` names the experiment (see
+    ``user_bucket``). ``variants`` and ``salt`` are kept as attributes of
+    the same names.
 
-    Routing reads one precomputed table (names and cumulative weights), so
-    it costs one hash and one binary search (about a microsecond).
-    ``set_weights`` builds a new table and swaps it in with one assignment,
-    so a request routed while the weights change sees the old table or the
-    new one, never half of each.
+    Keep one precomputed *table*: the names of the variants with a weight
+    above 0, in order, and their cumulative weights (the slices' upper
+    edges, the last one exactly 1.0). Then routing costs one hash and one
+    binary search (``bisect``), about a microsecond. ``set_weights`` builds
+    a new table and swaps it in with one assignment, so a request routed
+    while the weights change sees the old table or the new one, never half
+    of each.
 
-    Raises ValidationError for no variants, a variant without ``predict``,
-    or bad weights.
+    Raises ValidationError, naming the variant at fault, for no variants, a
+    name that is not a non-empty string, a variant without ``predict``, or
+    bad weights (see ``set_weights``).
 
     >>> router = TrafficRouter({"v1.1.0": v1, "v2.0.0": v2}, {"v1.1.0": 0.5, "v2.0.0": 0.5})
     >>> router.route("alice")
@@ -108,7 +127,7 @@ class TrafficRouter:
 
     @property
     def weights(self) -> dict[str, float]:
-        """The current weights, as a new dict (changing it changes nothing)."""
+        """The current weights of every variant (0 included), as a new dict: changing it changes nothing."""
         raise NotImplementedError(
             "Part 5 (A/B testing): write TrafficRouter.weights(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
         )
@@ -116,16 +135,33 @@ class TrafficRouter:
     def set_weights(self, weights: Mapping[str, float]) -> None:
         """Validate ``weights`` and switch to them at once (thread-safe).
 
-        Raises ValidationError (and keeps the old weights) when a weight is
-        negative or not a number, the names differ from the variants', or
-        the sum is not 1 within ``WEIGHT_TOLERANCE``.
+        Raises ValidationError, and keeps the old weights, when ``weights``
+        is not a mapping, its names differ from the variants', a weight is
+        not a real number (a string, None, a bool), is NaN, infinite or
+        negative, or the weights do not sum to 1 within ``WEIGHT_TOLERANCE``.
+        The message names the variant at fault, e.g. "Weight of 'v2.0.0'
+        must be a finite number >= 0, got -0.1."
+
+        >>> router.set_weights({"v1.1.0": 0.75, "v2.0.0": 0.25})
+        >>> router.weights
+        {'v1.1.0': 0.75, 'v2.0.0': 0.25}
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write TrafficRouter.set_weights(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
         )
 
     def route(self, user_id: str | int) -> str:
-        """The name of the variant that serves ``user_id``: sticky, stable, by weight."""
+        """The name of the variant that serves ``user_id``: sticky, stable, by weight.
+
+        With ``bucket = user_bucket(user_id, self.salt)``, the answer is the
+        first variant (in the order of ``variants``, skipping weight 0)
+        whose cumulative weight is above ``bucket``: with weights
+        ``{"a": 0.2, "b": 0.5, "c": 0.3}`` a bucket of 0.1 is "a", 0.2 and
+        0.65 are "b", 0.7 is "c".
+
+        >>> router.route("alice")      # user_bucket("alice") is 0.98...
+        'v2.0.0'
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write TrafficRouter.route(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
         )
@@ -133,9 +169,15 @@ class TrafficRouter:
     def predict(self, instances: Any, user_id: str | int) -> dict[str, Any]:
         """Route ``user_id``, ask that variant, and say which variant answered.
 
-        Returns ``{"variant": name, "predictions": list}``, plus every other
-        field of the variant's answer when it is a dict (an InferenceAPI
-        adds ``version`` and ``timestamp``).
+        Route once, call that variant's ``predict(instances)`` once, and
+        return ``routed_answer(name, answer)`` (given above):
+        ``{"variant": name, "predictions": list}``, plus every other field
+        of the variant's answer when it is a dict (an InferenceAPI adds
+        ``version`` and ``timestamp``). An error of the variant reaches the
+        caller.
+
+        >>> router.predict(X_test[:2], user_id="alice")
+        {'variant': 'v2.0.0', 'predictions': [1, 0]}
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write TrafficRouter.predict(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."

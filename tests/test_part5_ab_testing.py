@@ -128,18 +128,37 @@ def test_zero_weight_variant_gets_no_users():
     assert {router.route(user) for user in USERS[:2000]} == {"b"}
 
 
-@pytest.mark.parametrize("weights", [
-    {"a": -0.1, "b": 1.1},
-    {"a": 0.5, "b": 0.6},
-    {"a": 0.5},
-    {"a": 0.5, "b": 0.25, "c": 0.25},
-    {"a": 0.5, "x": 0.5},
-    {"a": "half", "b": 0.5},
-    {"a": math.nan, "b": 0.5},
-], ids=["negative", "sum-above-1", "missing-name", "extra-name", "wrong-name", "not-a-number", "nan"])
+BAD_WEIGHTS = {  # for variants "a" and "b"
+    "negative": {"a": -0.1, "b": 1.1},
+    "sum-above-1": {"a": 0.5, "b": 0.6},
+    "sum-below-1": {"a": 0.5, "b": 0.4},
+    "missing-name": {"a": 1.0},
+    "extra-name": {"a": 0.5, "b": 0.25, "c": 0.25},
+    "wrong-name": {"a": 0.5, "x": 0.5},
+    "string": {"a": "0.5", "b": 0.5},
+    "none": {"a": None, "b": 1.0},
+    "bool": {"a": True, "b": 0.0},
+    "nan": {"a": math.nan, "b": 0.5},
+    "infinite": {"a": math.inf, "b": -math.inf},
+    "not-a-mapping": [0.5, 0.5],
+}
+
+
+@pytest.mark.parametrize("weights", BAD_WEIGHTS.values(), ids=BAD_WEIGHTS.keys())
 def test_bad_weights_are_refused(weights):
     with pytest.raises(ValidationError):
         TrafficRouter({"a": Constant(0), "b": Constant(1)}, weights)
+
+
+def test_a_bad_weight_is_refused_naming_its_variant():
+    with pytest.raises(ValidationError, match="'b'"):
+        TrafficRouter({"a": Constant(0), "b": Constant(1)}, {"a": 1.5, "b": -0.5})
+
+
+@pytest.mark.parametrize("variants", [{}, [Constant(0)], {"": Constant(0)}], ids=["none", "a-list", "empty-name"])
+def test_router_without_named_variants_is_refused(variants):
+    with pytest.raises(ValidationError):
+        TrafficRouter(variants, {"": 1.0})
 
 
 def test_weights_summing_to_one_within_rounding_are_accepted():
@@ -161,11 +180,12 @@ def test_set_weights_changes_the_split_at_run_time():
     assert router.weights == {"a": 1.0, "b": 0.0}
 
 
-def test_set_weights_keeps_the_old_weights_when_refused():
+@pytest.mark.parametrize("weights", BAD_WEIGHTS.values(), ids=BAD_WEIGHTS.keys())
+def test_set_weights_refuses_bad_weights_and_keeps_the_old_ones(weights):
     router = _router({"a": 0.25, "b": 0.75})
     before = [router.route(user) for user in USERS[:500]]
     with pytest.raises(ValidationError):
-        router.set_weights({"a": 0.9, "b": 0.9})
+        router.set_weights(weights)
     assert router.weights == {"a": 0.25, "b": 0.75}
     assert [router.route(user) for user in USERS[:500]] == before
 
@@ -306,6 +326,13 @@ def test_two_proportion_ztest_without_variation_says_no_difference():
     assert two_proportion_ztest(0, 50, 0, 70) == (0.0, 1.0)
 
 
+@pytest.mark.parametrize("x_t, n_t, x_c, n_c", [(11, 10, 5, 10), (-1, 10, 5, 10), (0, 0, 5, 10), (2.5, 10, 5, 10)],
+                         ids=["more-successes-than-users", "negative", "no-users", "not-an-integer"])
+def test_two_proportion_ztest_refuses_impossible_counts(x_t, n_t, x_c, n_c):
+    with pytest.raises(ValidationError):
+        two_proportion_ztest(x_t, n_t, x_c, n_c)
+
+
 def test_welch_ttest_matches_scipy():
     rng = np.random.default_rng(1)
     a, b = rng.normal(10.3, 2.0, 40), rng.normal(10.0, 5.0, 25)
@@ -341,6 +368,7 @@ def test_numeric_result_matches_scipy_welch():
     assert result.test == "Welch's t-test"
     assert result.statistic == pytest.approx(expected.statistic, rel=1e-9)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert result.extra["degrees_of_freedom"] == pytest.approx(expected.df, rel=1e-9)
     assert result.means["treatment"] == pytest.approx(treatment.mean(), rel=1e-12)
 
 
@@ -600,6 +628,24 @@ def test_canary_holds_a_step_until_its_time_and_requests_are_in():
     assert rollout.check() == "advance" and rollout.candidate_share == 0.05
 
 
+def test_canary_counts_each_request_once_for_the_version_that_answered():
+    rollout, clock, _, _ = _canary()
+    rollout.start()
+    rollout.router.set_weights({"v2.0.0": 0.5, "v1.1.0": 0.5})
+    answered = [rollout.predict(CANCER.X_test[:1], user_id=user)["variant"] for user in USERS[:2_000]]
+    assert rollout.served == {"v1.1.0": answered.count("v1.1.0"), "v2.0.0": answered.count("v2.0.0")}
+    assert sum(rollout.served.values()) == 2_000
+
+
+def test_canary_must_start_once_before_it_checks():
+    rollout, _, _, _ = _canary()
+    with pytest.raises(ValidationError):
+        rollout.check()
+    rollout.start()
+    with pytest.raises(ValidationError):
+        rollout.start()
+
+
 def test_canary_rolls_back_when_the_candidate_is_slower():
     rollout, clock, _, _ = _canary(candidate_latency_ms=25.0)
     assert rollout.run(_traffic(clock)) == "rolled back"
@@ -699,6 +745,16 @@ def test_a_failing_shadow_is_never_felt_by_the_user():
     assert serving.predict(CANCER.X_test[:4]).tolist() == V1.predict(CANCER.X_test[:4]).tolist()
     assert serving.summary()["shadow_errors"] == 1
     assert "shadow crashed" in serving.log[-1]["error"]
+
+
+def test_a_shadow_answer_of_the_wrong_shape_is_an_error_not_an_agreement():
+    class OneTooMany:
+        def predict(self, X):
+            return np.ones(len(X) + 1)
+
+    serving = ShadowDeployment(Constant(1), OneTooMany())
+    assert serving.predict(np.zeros((3, 2))).tolist() == [1, 1, 1]
+    assert serving.summary() == {"requests": 1, "rows": 3, "agreement_rate": 0.0, "shadow_errors": 1}
 
 
 def test_shadow_agreement_rate_counts_rows_over_requests():

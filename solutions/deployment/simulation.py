@@ -46,18 +46,31 @@ def simulate_ab_test(
     first is the control, the second the treatment. ``X`` and ``y`` are
     held-out rows and their true labels. ``weights`` defaults to 50/50.
 
-    With ``rng = np.random.default_rng(seed)``: user ``i`` (id
-    ``"user-{i}"``) is routed by a ``TrafficRouter`` salted with
-    ``"sim-{seed}"``, is shown the prediction for a random held-out row, and
-    converts with the probability its correctness gives. Predictions are
-    made per version in batches of ``batch_size`` rows (one ``predict`` call
-    per batch, not per user). The same seed gives the same result, row for
-    row. ``progress`` shows a tqdm bar over the users (on stderr).
+    The steps, every random number from ``rng = np.random.default_rng(seed)``:
 
-    Returns ``(test, log)``: the ``ABTest`` (metric ``"conversion"``) with
-    every outcome recorded, and a DataFrame with one row per user in
-    arrival order: ``user_id``, ``variant``, ``row``, ``prediction``,
-    ``correct``, ``converted``.
+    1. draw each user's held-out row, ``rng.integers(0, len(X), n_users)``,
+       and one uniform number per user, ``rng.random(n_users)``;
+    2. route user ``i`` (id ``"user-{i}"``) with a ``TrafficRouter`` salted
+       ``"sim-{seed}"``, under a tqdm bar over the users (on stderr) when
+       ``progress`` is true;
+    3. predict per version in batches of ``batch_size`` rows (one
+       ``predict`` call per batch, not per user);
+    4. a prediction equal to the row's label is correct; the user converts
+       when their uniform number is below ``conversion_if_correct`` (right)
+       or ``conversion_if_wrong`` (wrong).
+
+    So the same seed gives the same result, row for row.
+
+    Returns ``(test, log)``: the ``ABTest`` (metric ``"conversion"``, the
+    first variant as control and the second as treatment, with ``alpha``
+    and ``min_samples``) with every outcome recorded, and a DataFrame with one
+    row per user in arrival order: ``user_id`` (str), ``variant`` (str),
+    ``row`` (int, into ``X``), ``prediction``, ``correct`` (bool) and
+    ``converted`` (0 or 1).
+
+    Raises ValidationError for other than two variants, ``X`` not 2-D or
+    not matching ``y``, ``n_users`` not a positive integer, or a
+    conversion probability outside [0, 1].
 
     >>> test, log = simulate_ab_test({"v1.1.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
     ...                              n_users=110_000, min_samples=53_729, seed=0, progress=False)
@@ -84,7 +97,7 @@ def simulate_ab_test(
     user_ids = [f"user-{i}" for i in range(n_users)]
     assigned = np.array([router.route(user) for user in tqdm(user_ids, desc="users", disable=not progress)])
 
-    predictions = np.empty(n_users, dtype=np.asarray(y).dtype)
+    predictions = np.empty(n_users, dtype=y.dtype)
     for name in names:
         users = np.flatnonzero(assigned == name)
         for start in range(0, len(users), batch_size):
