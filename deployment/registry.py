@@ -5,17 +5,20 @@ server, and that any new ``ModelRegistry`` on the same folder reads back
 in full::
 
     root/
+      .lock                        the file lock every writer holds
       cancer/                      one folder per model name
-        .lock                      the file lock every writer holds
-        stages.json                current stage of each version + the history
+        stages.json                the stage history (and the rollback stack)
         1.0.0/model.json           one folder per version, in Part 1's format
         1.1.0/model.json
         2.0.0/model.json
 
 Why this shape: listing versions is listing folders (no model file is
-read), a version folder is written once and never changed (versions are
-immutable), and everything that does change (stages, history) lives in one
-small JSON file that is replaced whole, atomically, under a lock.
+read); a version folder is written once and never changed (versions are
+immutable); everything that does change (stages, history) lives in one
+small JSON file per model that is replaced whole, atomically, under the
+lock. Hidden entries ending in ``.tmp`` are a writer's temporary files:
+readers skip them, and the next writer, holding the lock, deletes any that
+a crashed writer left.
 
 Stages: a version is in ``"none"`` when registered; ``promote_model`` moves
 it to ``"staging"`` or ``"production"``; each of those two holds at most
@@ -24,18 +27,22 @@ one version; a production version that is replaced goes to
 
     {
       "format_version": 1,
-      "name": "cancer",
-      "stages": {"1.0.0": "archived", "1.1.0": "production"},
       "previous_production": ["1.0.0"],
       "history": [
+        {"version": "1.0.0", "from_stage": "none", "to_stage": "production",
+         "timestamp": "2026-01-05T09:00:00Z", "reason": "first release"},
+        {"version": "1.0.0", "from_stage": "production", "to_stage": "archived",
+         "timestamp": "2026-01-12T09:00:00Z", "reason": "replaced by 1.1.0"},
         {"version": "1.1.0", "from_stage": "none", "to_stage": "production",
-         "timestamp": "2026-01-05T09:00:00Z", "reason": "better recall"}
+         "timestamp": "2026-01-12T09:00:00Z", "reason": "better recall"}
       ]
     }
 
-``stages`` lists every version that is not in ``"none"``;
-``previous_production`` is what ``rollback`` goes back to, newest last;
-``history`` holds every transition, oldest first.
+``history`` holds every transition, oldest first, and is the one record of
+stages: a version's stage is the ``to_stage`` of its last transition
+(``"none"`` if it has none). ``previous_production`` is what ``rollback``
+goes back to, newest last; the history alone cannot tell it, because a
+version promoted again after a rollback looks like any other promotion.
 
 >>> registry = ModelRegistry("build/registry")
 >>> registry.register_model("cancer", "1.0.0", model, metadata={"accuracy": 0.95})
@@ -50,14 +57,16 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from filelock import FileLock
 
-from .serialization import atomic_write_text, fsync_folder
 from .errors import ModelFormatError, ModelNotFoundError, ValidationError
+from .serialization import SerializedModel, atomic_write_text, fsync_folder
 from .serialization import load_model as load_model_file
 from .serialization import load_serialized, save_model, utc_timestamp
 from .versions import validate_version, version_key
@@ -69,7 +78,8 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 
 So a name is always one plain folder inside the registry: no ``/``, no
 ``..``, no absolute path, no hidden file, and no two names that differ only
-in case (which some file systems would merge).
+in case (which some file systems would merge). Check with
+``NAME_PATTERN.fullmatch(name)``.
 """
 
 STAGES = ("staging", "production")
@@ -82,6 +92,8 @@ MODEL_FILE = "model.json"
 STATE_FILE = "stages.json"
 LOCK_FILE = ".lock"
 STATE_FORMAT_VERSION = 1
+HISTORY_KEYS = ("version", "from_stage", "to_stage", "timestamp", "reason")
+"""The keys of one transition in the history, in the order the file shows them."""
 
 
 def _now_utc() -> datetime:
@@ -91,17 +103,25 @@ def _now_utc() -> datetime:
 class ModelRegistry:
     """Every version of every model, with its stage, kept in one folder.
 
-    ``root`` is created if missing. ``clock`` returns the current time as a
-    timezone-aware UTC datetime (default: the system clock); tests and
-    notebooks pass a fixed one so timestamps are reproducible.
-    ``lock_timeout_s`` bounds how long a writer waits for another one
-    (a ``filelock.Timeout`` after that).
+    ``root`` is created if missing, with the registry's lock file
+    ``root/.lock``. ``clock`` returns the current time as a timezone-aware
+    UTC datetime (default: the system clock); tests and notebooks pass a
+    fixed one so timestamps are reproducible. ``lock_timeout_s`` bounds
+    how long a writer waits for another one (a ``filelock.Timeout`` after
+    that).
 
+    Writes (``register_model``, ``promote_model``, ``rollback``) hold
+    ``FileLock(root / ".lock", timeout=lock_timeout_s)`` for the whole
+    read-check-write, so writers in several processes lose nothing. Under
+    the lock they first delete the hidden ``*.tmp`` leftovers of a crashed
+    writer in ``root`` and in the model's folder (safe: every temporary
+    file is made under the lock, so any that exists now is a leftover).
     Reads take no lock: a version folder never changes once written, and
-    the stage file is replaced whole, so a reader sees the state before a
-    write or after it. Writes (register, promote, rollback) hold the
-    model's file lock for the whole read-modify-write, so writers in
-    several processes lose nothing.
+    the stage file is replaced whole (``atomic_write_text``), so a reader
+    sees the state before a write or after it.
+
+    Every method checks ``name`` first (``NAME_PATTERN``; ValidationError
+    otherwise), so no name can reach a folder outside ``root``.
     """
 
     def __init__(
@@ -113,6 +133,7 @@ class ModelRegistry:
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / LOCK_FILE).touch(exist_ok=True)
         self.clock = clock or _now_utc
         self.lock_timeout_s = lock_timeout_s
 
@@ -132,17 +153,31 @@ class ModelRegistry:
         ``version`` is a semantic version (``"1.0.0"``, ``"2.1.0-rc.1"``).
         Versions are immutable: registering a version that exists (or one
         that differs from an existing one only in build metadata, such as
-        ``1.0.0+b`` next to ``1.0.0+a``) raises ValidationError.
-        ``metadata`` holds the model's own facts (``accuracy``,
-        ``trained_at``: default now) and any JSON-ready keys of yours, such
-        as the training data's fingerprint or the parent version; the
-        registry adds ``registered_at`` (UTC, from the registry's clock).
-        The new version starts in stage ``"none"``.
+        ``1.0.0+b`` next to ``1.0.0+a``: ``version_key`` ignores build
+        metadata) raises ValidationError. ``metadata`` holds the model's own
+        facts (``accuracy``, ``trained_at``: default the registry's clock)
+        and any JSON-ready keys of yours, such as the training data's
+        fingerprint or the parent version; the registry adds
+        ``registered_at`` (``utc_timestamp`` of the clock). The new version
+        starts in stage ``"none"`` (nothing is added to the stage file).
 
-        Atomic: the version is written in full into a hidden temporary
-        folder, then renamed into place, so a crash leaves the registry as
-        it was. Raises ValidationError for a bad name or version, or a
-        model ``save_model`` refuses.
+        Raises ValidationError for a bad name or version, an existing
+        version, or a model or metadata that Part 1's ``save_model``
+        refuses. A refused registration leaves no trace: not even the
+        model's folder when it would have been the first version.
+
+        Steps: check the name and the version (no disk touched yet); then,
+        holding the lock (see the class docstring), refuse an existing
+        version; make a hidden temporary folder in ``root``
+        (``tempfile.mkdtemp(dir=root, prefix=".", suffix=".tmp")``) and
+        ``save_model`` into ``<temp>/<version>/model.json`` (this is where an
+        unfitted model is refused: remove the temporary folder in a
+        ``finally``); then commit with one ``os.rename``: of
+        ``<temp>/<version>`` to ``root/<name>/<version>`` when the model's
+        folder exists, else of ``<temp>`` itself to ``root/<name>``, so a new
+        model's folder appears together with its first version; last,
+        ``fsync_folder`` the model's folder and ``root``. A crash at any
+        moment leaves either no new version or the complete one.
 
         >>> registry.register_model("cancer", "1.1.0", model,
         ...                         metadata={"accuracy": 0.97, "parent": "1.0.0"})
@@ -152,9 +187,11 @@ class ModelRegistry:
             "Part 4 (the model registry): write ModelRegistry.register_model(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'."
         )
 
-
     def list_models(self) -> list[str]:
         """The names of the registered models, sorted.
+
+        The folders in ``root`` whose names match ``NAME_PATTERN`` (so the
+        lock file and hidden temporary folders are skipped); no file is read.
 
         >>> registry.list_models()
         ['cancer', 'wine']
@@ -167,11 +204,13 @@ class ModelRegistry:
         """The versions of ``name`` in semantic-version order, oldest first.
 
         Numbers sort as numbers (``1.10.0`` after ``1.9.0``) and a
-        pre-release before its release (``2.0.0-rc.1`` before ``2.0.0``).
-        Only folder names are read, never a model file, so listing
+        pre-release before its release (``2.0.0-rc.1`` before ``2.0.0``):
+        sort with ``key=version_key``. Only folder names are read
+        (``os.scandir`` of the model's folder, skipping files such as
+        ``stages.json`` and hidden entries), never a model file, so listing
         thousands of versions takes milliseconds. Raises
         ModelNotFoundError for a name that was never registered and
-        ModelFormatError for a folder that is not a version.
+        ModelFormatError, naming it, for a folder that is not a version.
 
         >>> registry.list_versions("cancer")
         ['1.0.0', '1.1.0', '2.0.0-rc.1', '2.0.0']
@@ -183,10 +222,15 @@ class ModelRegistry:
     def resolve(self, name: str, version: str = "latest") -> str:
         """The exact version that ``version`` names: itself, ``"latest"``, ``"staging"`` or ``"production"``.
 
-        ``"latest"`` is the highest semantic version. Raises
+        ``"latest"`` is the highest semantic version (the last of
+        ``list_versions``); a stage name is looked up in the stage file
+        (checked as ``get_stage_history`` checks it), and its version's
+        folder must exist (else ModelFormatError naming the stage file); an
+        exact version must be a folder. No model file is read. Raises
         ModelNotFoundError for an unknown name or version or an empty
         stage, ValidationError for anything that is neither a version nor
-        one of those words.
+        one of those words (``"none"`` and ``"archived"`` included: each may
+        hold many versions).
 
         >>> registry.resolve("cancer", "production")
         '1.1.0'
@@ -198,10 +242,14 @@ class ModelRegistry:
     def load_model(self, name: str, version: str = "latest") -> Any:
         """Load a model: a version (``"1.1.0"``), ``"latest"``, ``"staging"`` or ``"production"``.
 
-        Only the one model file is read (and checked, as Part 1's
-        ``load_model`` does). Raises ModelNotFoundError for an unknown
+        Steps: ``resolve`` the version, then read that one model file
+        (``root/<name>/<version>/model.json``), checked as Part 1's
+        ``load_serialized`` checks it, plus one check of the registry's own:
+        the version written in the file must be its folder's name, so a
+        file copied into another version's folder is refused, not served
+        under the wrong version. Raises ModelNotFoundError for an unknown
         name or version or an empty stage, and ModelFormatError, naming
-        the file, for a damaged or hand-edited file.
+        the file, for a damaged, hand-edited or misplaced file.
 
         >>> model = registry.load_model("cancer", "production")
         """
@@ -212,8 +260,9 @@ class ModelRegistry:
     def get_metadata(self, name: str, version: str = "latest") -> dict[str, Any]:
         """The metadata stored with a version: ``registered_at``, ``trained_at``, ``accuracy``, your keys.
 
-        ``version`` is read as in ``load_model``. Timestamps come back as
-        they are stored: ISO 8601 strings in UTC.
+        ``version`` is read, and the file checked, as in ``load_model``;
+        the model itself is not built. Timestamps come back as they are
+        stored: ISO 8601 strings in UTC.
 
         >>> registry.get_metadata("cancer", "1.1.0")["accuracy"]
         0.972
@@ -225,6 +274,10 @@ class ModelRegistry:
 
     def get_stages(self, name: str) -> dict[str, str]:
         """Every version of ``name`` with its current stage, in semantic-version order.
+
+        The versions come from ``list_versions``; each one's stage is the
+        ``to_stage`` of its last transition in the stage file's history, or
+        ``"none"``. Raises ModelNotFoundError for an unknown name.
 
         >>> registry.get_stages("cancer")
         {'1.0.0': 'archived', '1.1.0': 'production', '2.0.0': 'staging'}
@@ -238,11 +291,21 @@ class ModelRegistry:
 
         Each stage holds at most one version: the version that held
         ``staging`` goes back to ``"none"``; the version that held
-        ``production`` goes to ``"archived"`` (and ``rollback`` can bring it
-        back). Every move is recorded in the history with its time and
-        ``reason``. Raises ModelNotFoundError for an unknown name or
-        version, ValidationError for another stage or a version already
-        in ``stage``.
+        ``production`` goes to ``"archived"`` and is pushed on
+        ``previous_production`` (so ``rollback`` can bring it back); the
+        promoted version leaves ``previous_production`` if it was there.
+        Every move is one transition appended to the history (the one that
+        makes room first, with the reason ``"replaced by <version>"``), all
+        with the same timestamp (``utc_timestamp`` of the clock) and
+        ``reason`` a string or None.
+
+        Raises ValidationError for another stage, a reason that is not a
+        string or None, or a version already in ``stage``;
+        ModelNotFoundError for an unknown name or version; and
+        ModelFormatError for a damaged stage file. A refused promotion
+        changes nothing. Steps: check the stage, version and reason; then,
+        holding the lock, read the stage file, check, change, and write it
+        back whole with ``atomic_write_text``.
 
         >>> registry.promote_model("cancer", "1.1.0", "production", reason="+2 points of accuracy")
         """
@@ -255,7 +318,17 @@ class ModelRegistry:
 
         Each is ``{"version", "from_stage", "to_stage", "timestamp", "reason"}``
         with ``timestamp`` a timezone-aware UTC datetime and ``reason``
-        a string or None. Raises ModelNotFoundError for an unknown name.
+        a string or None: an empty list if no version was ever promoted.
+        Raises ModelNotFoundError for an unknown name.
+
+        The stage file is checked on every read, and anything wrong is a
+        ModelFormatError naming the file: not JSON, not an object, a
+        ``format_version`` other than 1, ``previous_production`` not a list
+        of strings, a transition without exactly those five keys, a stage
+        outside ``VERSION_STAGES``, a timestamp without a time zone, a
+        ``from_stage`` that is not the version's stage at that point of the
+        history, or more than one version in ``staging`` or ``production``
+        at the end.
 
         >>> registry.get_stage_history("cancer")[0]
         {'version': '1.0.0', 'from_stage': 'none', 'to_stage': 'staging',
@@ -268,11 +341,14 @@ class ModelRegistry:
     def rollback(self, name: str, *, reason: str | None = "rollback") -> str:
         """Put the previous production version of ``name`` back in production; return it.
 
-        The current production version goes to ``"archived"``. Rolling
-        back again goes one step further back (to the version before the
-        previous one), never forward to the version just rolled back.
-        Raises ModelNotFoundError when no earlier production version is
-        left to go back to.
+        The version on top of ``previous_production`` is popped and moved
+        to ``"production"``; the current production version goes to
+        ``"archived"`` (not pushed: rolling back again goes one step
+        further back, never forward to the version just rolled back). Both
+        transitions carry ``reason``. Holds the lock, as ``promote_model``
+        does. Raises ModelNotFoundError for an unknown name or when no
+        earlier production version is left to go back to, ValidationError
+        for a reason that is not a string or None.
 
         >>> registry.rollback("cancer")
         '1.0.0'

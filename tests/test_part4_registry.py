@@ -152,6 +152,27 @@ def test_an_unfitted_model_is_refused_and_leaves_no_version(registry):
     assert registry.list_versions("diabetes") == ["1.0.0"]
 
 
+def _files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("version, model, metadata", [
+    ("1.0.0", LinearRegression(), None),
+    ("1.0.0", MODELS[0.0], {"accuracy": float("nan")}),
+    ("1.0.0", MODELS[0.0], {"owner": object()}),
+    ("1.0", MODELS[0.0], None),
+], ids=["unfitted", "nan-accuracy", "metadata-not-json", "bad-version"])
+def test_a_refused_first_registration_leaves_no_trace(registry, root, version, model, metadata):
+    registry.register_model("wine", "1.0.0", MODELS[0.0])
+    before = _files_under(root)
+    with pytest.raises(ValidationError):
+        registry.register_model("diabetes", version, model, metadata=metadata)
+    assert registry.list_models() == ["wine"]
+    with pytest.raises(ModelNotFoundError):
+        registry.list_versions("diabetes")
+    assert _files_under(root) == before
+
+
 # --- listing --------------------------------------------------------------------------------
 
 def test_list_versions_sorts_by_semantic_version_not_text(registry):
@@ -259,6 +280,20 @@ def test_staging_version_promoted_to_production_leaves_staging(three_versions):
         three_versions.load_model("diabetes", "staging")
 
 
+@pytest.mark.parametrize("call", [
+    lambda r: r.promote_model("diabetes", "1.1.0", "production", reason=5),
+    lambda r: r.rollback("diabetes", reason=["bad"]),
+], ids=["promote", "rollback"])
+def test_a_reason_that_is_not_text_is_refused_and_the_stages_are_kept(three_versions, call):
+    three_versions.promote_model("diabetes", "1.0.0", "production")
+    three_versions.promote_model("diabetes", "2.0.0", "production")
+    history = three_versions.get_stage_history("diabetes")
+    with pytest.raises(ValidationError, match="reason"):
+        call(three_versions)
+    assert three_versions.get_stage_history("diabetes") == history
+    assert three_versions.resolve("diabetes", "production") == "2.0.0"
+
+
 def test_promoting_a_version_to_its_own_stage_is_refused(three_versions):
     three_versions.promote_model("diabetes", "1.0.0", "production")
     with pytest.raises(ValidationError, match="production"):
@@ -349,19 +384,21 @@ HOSTILE_NAMES = ["../x", "../../etc", "..", ".", "", "a/b", "a\\b", ".hidden", "
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=repr)
 def test_hostile_names_are_refused_and_nothing_is_written_outside_root(tmp_path, root, name):
     registry = ModelRegistry(root)
+    before = _files_under(root)
     with pytest.raises(ValidationError):
         registry.register_model(name, "1.0.0", MODELS[0.0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry"]
-    assert list(root.iterdir()) == []
+    assert _files_under(root) == before
 
 
 def test_an_absolute_path_as_a_name_is_refused(tmp_path, root):
     registry = ModelRegistry(root)
     target = tmp_path / "elsewhere"
+    before = _files_under(root)
     with pytest.raises(ValidationError):
         registry.register_model(str(target), "1.0.0", MODELS[0.0])
     assert not target.exists()
-    assert list(root.iterdir()) == []
+    assert _files_under(root) == before
 
 
 @pytest.mark.parametrize("call", [
@@ -400,6 +437,17 @@ def test_a_hand_edited_stage_file_with_two_production_versions_is_refused(three_
     stage_file.write_text(stage_file.read_text().replace('"staging"', '"production"'))
     with pytest.raises(ModelFormatError, match="stages.json"):
         three_versions.load_model("diabetes", "production")
+
+
+def test_a_hand_edited_history_that_does_not_add_up_is_refused(three_versions, root):
+    three_versions.promote_model("diabetes", "1.0.0", "staging")
+    three_versions.promote_model("diabetes", "1.0.0", "production")
+    stage_file = root / "diabetes" / "stages.json"
+    state = json.loads(stage_file.read_text())
+    del state["history"][0]  # now 1.0.0 leaves staging without ever entering it
+    stage_file.write_text(json.dumps(state))
+    with pytest.raises(ModelFormatError, match="history"):
+        three_versions.get_stages("diabetes")
 
 
 def test_a_tampered_model_file_raises_model_format_error_naming_it(three_versions):
@@ -464,6 +512,8 @@ def test_register_killed_midway_leaves_the_registry_readable(registry, root, kil
     if versions == ["1.0.0"]:  # the lock was released and the leftovers do not get in the way
         registry.register_model("diabetes", "2.0.0", MODELS[2.0])
         assert registry.list_versions("diabetes") == ["1.0.0", "2.0.0"]
+    registry.register_model("diabetes", "3.0.0", MODELS[3.0])  # the next writer clears the leftovers
+    assert [p for p in root.rglob("*") if p.name.endswith(".tmp")] == []
 
 
 KILLED_PROMOTE = textwrap.dedent("""
@@ -489,6 +539,7 @@ def test_promote_killed_midway_keeps_the_earlier_stages_and_history(three_versio
     assert reopened.get_stage_history("diabetes") == history
     reopened.promote_model("diabetes", "1.1.0", "production")  # the lock was released
     assert reopened.get_stages("diabetes")["1.1.0"] == "production"
+    assert [p for p in root.rglob("*") if p.name.endswith(".tmp")] == []  # and the leftover is gone
 
 
 REGISTER_FOREVER = textwrap.dedent("""
