@@ -6,8 +6,8 @@ its accuracy can fall long before any label arrives to show it. Drift
 detection compares the two samples feature by feature, using only the
 inputs, so it warns early.
 
-Three measures, each computed for every feature at once (no Python loop
-over rows or features):
+Three measures, each computed for every feature of a sample in a few numpy
+calls (no Python loop over rows):
 
 * the two-sample Kolmogorov-Smirnov test: the largest gap between the two
   empirical CDFs (the statistic, between 0 and 1) and how likely a gap that
@@ -160,8 +160,9 @@ def wasserstein_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     moved by a tenth of a standard deviation on average, the drift threshold
     ``WASSERSTEIN_THRESHOLD``. Equal to
     ``scipy.stats.wasserstein_distance(reference[:, j], new[:, j]) / reference[:, j].std()``
-    to 1e-9, computed for all features at once from the same sorted merge as
-    ``ks_statistics``.
+    to 1e-9. Computed for all features at once: merge the two sorted
+    samples, and between consecutive values the area is the width times the
+    gap between the two empirical CDFs there.
 
     Raises ValidationError on bad samples, as ``ks_statistics`` does.
 
@@ -189,8 +190,9 @@ def detect_data_drift(
       (statistics from ``ks_statistics``, p-values from the given
       ``ks_p_values``). Testing 20 features at ``alpha`` each would raise a
       false alarm on 64% of clean batches, so the Bonferroni correction
-      tests each feature at ``alpha / n_features`` (``threshold``): the
-      chance of any false alarm is then at most ``alpha``. ``score`` is
+      tests each feature at ``alpha / n_features`` (``threshold``): a
+      feature drifted when its p-value is below it, and the chance of any
+      false alarm is then at most ``alpha``. ``score`` is
       the largest KS statistic.
     * ``method="psi"``: ``psi_scores``; a feature drifted when its PSI is
       above ``PSI_THRESHOLD`` (0.2); ``score`` the largest PSI.
@@ -234,8 +236,11 @@ def drift_over_time(
     ``"1"``, ... (as text). Plot ``score`` against ``start`` for the
     notebook's drift chart.
 
-    Raises ValidationError when ``window`` is below 2 or larger than the
-    stream, ``step`` is below 1, or the samples are bad.
+    Raises ValidationError when ``window`` is not a whole number of at
+    least 2 or is larger than the stream, ``step`` is not a whole number of
+    at least 1, ``feature_names`` has the wrong length, or the stream or
+    the reference is bad as in ``detect_data_drift`` (checked once, before
+    the first window).
 
     >>> rng = np.random.default_rng(0)
     >>> table = drift_over_time(rng.normal(size=(300, 2)), rng.normal(size=(200, 2)), 100)

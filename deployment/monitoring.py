@@ -78,7 +78,7 @@ class ModelMonitor:
 
     Args:
         window_size: how many requests the window holds (and how long, in
-            requests, a prediction waits for its label).
+            predictions, a prediction waits for its label).
         window_s: if set, the window also drops requests older than this
             many seconds.
         clock: returns the time in seconds; inject a fake one in tests.
@@ -109,6 +109,33 @@ class ModelMonitor:
         latency_buckets_ms: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_MS,
         labels: dict[str, str] | None = None,
     ) -> None:
+        """Check the arguments and allocate every buffer the monitor will ever need (see the class docstring).
+
+        Raises ValidationError, naming the argument, when ``window_size`` or
+        ``feature_window`` is not a whole number of at least 1, ``window_s``
+        is not a positive finite number of seconds, ``task`` is not
+        ``"classification"``, ``"regression"`` or None, or
+        ``latency_buckets_ms`` is not a non-empty, strictly increasing
+        sequence of positive numbers.
+
+        A design that meets the cost and memory promises: numpy arrays of
+        ``window_size`` slots for the latencies, the times (s) and whether each
+        request succeeded, written as a ring (request number *i* writes slot
+        *i* % ``window_size``); a list of ``window_size`` slots for the
+        predictions waiting for their labels (by prediction id %
+        ``window_size``); arrays of ``feature_window`` slots for the input
+        rows (rows x features, allocated when the first row shows the width)
+        and for the labelled rows' outcomes; all-time counters (requests,
+        predictions, errors by type, late labels) and the Prometheus
+        histogram's bucket counts and latency sum. Take a first
+        ``psutil.Process().cpu_percent(None)`` reading here: psutil's first
+        reading is always 0.
+
+        >>> ModelMonitor(window_size=0)
+        Traceback (most recent call last):
+        ...
+        deployment.errors.ValidationError: ModelMonitor: window_size 0 must be a whole number, at least 1.
+        """
         raise NotImplementedError(
             "Part 3 (monitoring): write ModelMonitor.__init__(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'."
         )
@@ -121,13 +148,15 @@ class ModelMonitor:
         drift checks. ``prediction`` is what the model answered: a scalar,
         or one value per row. It is kept (by reference, not copied) until
         ``log_ground_truth`` joins its label or ``window_size`` newer
-        requests push it out. ``latency_ms`` is the request's latency in
+        predictions push it out. ``latency_ms`` is the request's latency in
         milliseconds, a number at least 0.
 
         Costs a few microseconds for a numpy row of the right width (more
         for a list, which numpy must convert) and allocates nothing that
-        lasts. Raises ValidationError for a negative or NaN latency, or rows
-        whose width differs from the first request's.
+        lasts. Raises ValidationError, and logs nothing, for a latency that is
+        not a number, negative, NaN or infinite, or features that are not
+        numbers, not 1-D or 2-D, or whose width differs from the first
+        request's.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_prediction(np.array([1.0, 2.0]), 0.7, latency_ms=4.5)
@@ -165,13 +194,17 @@ class ModelMonitor:
         (classification: the share of rows predicted right) or ``mae``
         (regression: mean absolute error) over the last ``feature_window``
         labelled rows. Returns True when joined, and False when the
-        prediction is too old (``window_size`` newer requests pushed it out;
+        prediction is too old (``window_size`` newer predictions pushed it out;
         counted in ``late_labels``): a label that arrives too late is
         common in production, not a bug.
 
-        Raises ValidationError for an id that was never returned by
-        ``log_prediction``, a prediction that already has its label, or an
-        ``actual`` whose shape differs from the prediction's.
+        Raises ValidationError for an id that is not a whole number or was
+        never returned by ``log_prediction``, a prediction that already has
+        its label, or an ``actual`` whose shape differs from the
+        prediction's. The first label fixes ``task`` when the constructor
+        did not: classification when both prediction and label are whole
+        numbers, booleans or text (numpy dtype kinds ``b i u U S O``),
+        regression otherwise.
 
         >>> monitor = ModelMonitor()
         >>> request_id = monitor.log_prediction([1.0, 2.0], 3.0, latency_ms=1.0)
@@ -269,8 +302,37 @@ class ModelMonitor:
           labels arrived, ``model_monitor_cpu_percent`` and
           ``model_monitor_memory_bytes``.
 
-        The constructor's ``labels`` are added to every sample. Each metric
-        has ``# HELP`` and ``# TYPE`` lines; the text ends with a newline.
+        The constructor's ``labels`` are added to every sample (before
+        ``le``, ``error`` or ``quantile``), with backslashes, double quotes
+        and newlines escaped. Each metric has ``# HELP`` and ``# TYPE`` lines;
+        whole numbers are written without a decimal point; the text ends
+        with a newline. ``prometheus_client.parser.text_string_to_metric_families``
+        must read it back.
+
+        >>> monitor = ModelMonitor(latency_buckets_ms=(5.0, 10.0), labels={"model": "cancer"})
+        >>> for latency_ms in (3.0, 7.5):
+        ...     _ = monitor.log_prediction([1.0], 0, latency_ms)
+        >>> monitor.log_error(2.0, "Timeout")
+        >>> print(monitor.to_prometheus())  # doctest: +ELLIPSIS
+        # HELP model_prediction_latency_seconds Latency of successful predictions, in seconds.
+        # TYPE model_prediction_latency_seconds histogram
+        model_prediction_latency_seconds_bucket{model="cancer",le="0.005"} 1
+        model_prediction_latency_seconds_bucket{model="cancer",le="0.01"} 2
+        model_prediction_latency_seconds_bucket{model="cancer",le="+Inf"} 2
+        model_prediction_latency_seconds_sum{model="cancer"} 0.0105
+        model_prediction_latency_seconds_count{model="cancer"} 2
+        # HELP model_predictions_total Successful predictions (requests) since the start.
+        # TYPE model_predictions_total counter
+        model_predictions_total{model="cancer"} 2
+        # HELP model_prediction_errors_total Failed requests since the start, by error type.
+        # TYPE model_prediction_errors_total counter
+        model_prediction_errors_total{model="cancer",error="Timeout"} 1
+        # HELP model_latency_window_milliseconds Latency percentiles over the window, in ms.
+        # TYPE model_latency_window_milliseconds gauge
+        model_latency_window_milliseconds{model="cancer",quantile="0.5"} 5.25
+        ...
+        model_error_rate{model="cancer"} 0.3333333333333333
+        ...
         """
         raise NotImplementedError(
             "Part 3 (monitoring): write ModelMonitor.to_prometheus(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'."

@@ -7,10 +7,12 @@ Read with notebooks/03_monitoring_and_drift.ipynb. Run just this part with
 from __future__ import annotations
 
 import math
+import time
 import tracemalloc
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
@@ -163,10 +165,26 @@ def test_empty_monitor_returns_zeros_and_none_without_raising():
     assert metrics["accuracy"] is None and metrics["mae"] is None
 
 
-def test_process_cpu_and_memory_are_reported():
-    metrics = ModelMonitor().get_metrics()
-    assert metrics["cpu_percent"] >= 0.0
-    assert 10.0 < metrics["memory_mb"] < 1_000_000.0
+def test_empty_monitor_has_no_rows_or_latencies_and_renders_zero_counts():
+    monitor = ModelMonitor()
+    assert monitor.recent_features().shape == (0, 0)
+    assert len(monitor.recent_latencies_ms()) == 0
+    samples = _samples(monitor.to_prometheus())
+    assert samples[("model_prediction_latency_seconds_count", ())] == 0
+    assert samples[("model_predictions_total", ())] == 0
+
+
+def test_cpu_percent_sees_this_process_working():
+    monitor = ModelMonitor()
+    started = time.process_time()
+    while time.process_time() - started < 0.2:  # 0.2 s of CPU, however busy the machine is
+        sum(range(1_000))
+    assert monitor.get_metrics()["cpu_percent"] > 0.0
+
+
+def test_memory_mb_is_this_process_resident_memory():
+    memory_mb = ModelMonitor().get_metrics()["memory_mb"]
+    assert memory_mb == pytest.approx(psutil.Process().memory_info().rss / 2**20, rel=0.1)
 
 
 def test_memory_stays_bounded_by_the_window():
@@ -205,11 +223,51 @@ def test_rows_of_another_width_are_refused():
         monitor.log_prediction(np.array([1.0, 2.0]), 0, 1.0)
 
 
-@pytest.mark.parametrize("latency_ms", [-1.0, math.nan, math.inf])
-def test_impossible_latency_is_refused(latency_ms):
+@pytest.mark.parametrize("latency_ms", [-1.0, math.nan, math.inf, None, "fast"])
+def test_impossible_latency_is_refused_and_nothing_is_logged(latency_ms):
     monitor = ModelMonitor()
-    with pytest.raises(ValidationError, match="latency"):
+    with pytest.raises(ValidationError, match="latency_ms"):
         monitor.log_prediction([1.0], 0, latency_ms)
+    with pytest.raises(ValidationError, match="latency_ms"):
+        monitor.log_error(latency_ms, "Timeout")
+    metrics = monitor.get_metrics()
+    assert metrics["window_requests"] == 0 and metrics["total_errors"] == 0
+
+
+@pytest.mark.parametrize("features", [["a", "b"], np.zeros((2, 2, 2)), [[]]], ids=["text", "3-D", "no-features"])
+def test_features_that_are_not_rows_of_numbers_are_refused_and_nothing_is_logged(features):
+    monitor = ModelMonitor()
+    with pytest.raises(ValidationError, match="features"):
+        monitor.log_prediction(features, 0, 1.0)
+    assert monitor.get_metrics()["total_predictions"] == 0
+    assert monitor.recent_features().shape == (0, 0)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"window_size": 0}, "window_size"),
+    ({"window_size": 2.5}, "window_size"),
+    ({"window_size": True}, "window_size"),
+    ({"feature_window": 0}, "feature_window"),
+    ({"window_s": 0.0}, "window_s"),
+    ({"window_s": math.inf}, "window_s"),
+    ({"window_s": "10"}, "window_s"),
+    ({"task": "ranking"}, "task"),
+    ({"latency_buckets_ms": ()}, "latency_buckets_ms"),
+    ({"latency_buckets_ms": (5.0, 1.0)}, "latency_buckets_ms"),
+    ({"latency_buckets_ms": (0.0, 1.0)}, "latency_buckets_ms"),
+])
+def test_impossible_monitor_settings_are_refused(options, match):
+    with pytest.raises(ValidationError, match=match):
+        ModelMonitor(**options)
+
+
+def test_time_window_also_bounds_the_rows_kept_for_drift(clock):
+    monitor = ModelMonitor(window_s=10.0, clock=clock)
+    for value in (1.0, 2.0, 3.0):  # at t = 0 s, 6 s, 12 s
+        monitor.log_prediction([value], 0, 1.0)
+        clock.now += 6.0
+    clock.now -= 6.0  # read at t = 12 s: the row of t = 0 s is out
+    np.testing.assert_array_equal(monitor.recent_features(), [[2.0], [3.0]])
 
 
 # --- labels that arrive late ----------------------------------------------------------------
@@ -267,6 +325,8 @@ def test_accuracy_covers_the_last_feature_window_labelled_rows():
 @pytest.mark.parametrize("prediction_id, actual, match", [
     (7, 1, "no prediction"),
     (-1, 1, "no prediction"),
+    ("0", 1, "whole number"),
+    (0.0, 1, "whole number"),
     (0, [1, 0], "shape"),
 ])
 def test_bad_labels_are_refused(prediction_id, actual, match):
@@ -362,6 +422,17 @@ def test_ks_handles_tied_values_as_scipy_does():
     np.testing.assert_allclose(statistics, expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_reference, n_new", [(300, 250), (12_000, 10_500)], ids=["exact", "asymptotic"])
+def test_ks_p_values_with_tied_values_equal_scipy(n_reference, n_new):
+    rng = np.random.default_rng(n_new)
+    reference = rng.integers(0, 8, size=(n_reference, 3)).astype(float)
+    new = rng.integers(0, 8, size=(n_new, 3)).astype(float) + (rng.random((n_new, 3)) < [0.0, 0.02, 0.2])
+    for j, feature in enumerate(detect_data_drift(new, reference)["features"]):
+        expected = stats.ks_2samp(reference[:, j], new[:, j])
+        assert feature["statistic"] == pytest.approx(expected.statistic, abs=1e-9)
+        assert feature["p_value"] == pytest.approx(expected.pvalue, abs=1e-9)
+
+
 def test_ks_score_is_the_largest_statistic_and_drift_uses_bonferroni():
     rng = np.random.default_rng(11)
     reference, new = rng.normal(size=(500, 10)), rng.normal(size=(500, 10))
@@ -435,6 +506,13 @@ def test_wasserstein_flags_drift_at_a_tenth_of_a_standard_deviation():
     assert [f["statistic"] for f in result["features"]] == pytest.approx([0.09, 0.11], rel=1e-9)
 
 
+def test_wasserstein_drift_includes_exactly_a_tenth_of_a_standard_deviation():
+    reference = np.tile([[-10.0], [10.0]], (50, 1))  # standard deviation exactly 10
+    result = detect_data_drift(reference + 1.0, reference, method="wasserstein")
+    assert result["features"][0]["statistic"] == 0.1
+    assert result["is_drift"] is True
+
+
 def test_the_false_alarm_rate_on_same_distribution_samples_is_at_most_alpha():
     rng = np.random.default_rng(2024)
     trials, alpha = 2_000, 0.05
@@ -458,20 +536,30 @@ def test_a_shift_of_a_fifth_of_a_standard_deviation_in_one_of_20_features_is_fou
 
 @pytest.mark.parametrize("new, reference, match", [
     (np.zeros((10, 3)), np.zeros((10, 4)), "features"),
-    (np.zeros((1, 3)), np.zeros((10, 3)), "rows"),
-    (np.zeros((10, 3)), np.zeros((1, 3)), "rows"),
-    (np.array([[0.0, np.nan]] * 5), np.zeros((5, 2)), "finite"),
-    (np.zeros((5, 2)), np.array([[np.inf, 0.0]] * 5), "finite"),
-], ids=["feature-counts", "one-new-row", "one-reference-row", "nan", "inf"])
+    (np.zeros((1, 3)), np.zeros((10, 3)), "new_data has 1 rows"),
+    (np.zeros((10, 3)), np.zeros((1, 3)), "reference_data has 1 rows"),
+    (np.array([[0.0, np.nan]] * 5), np.zeros((5, 2)), r"new_data\[0, 1\] is nan"),
+    (np.zeros((5, 2)), np.array([[np.inf, 0.0]] * 5), r"reference_data\[0, 0\] is inf"),
+    ([["a", "b"]] * 5, np.zeros((5, 2)), "new_data must be a 2-D array of numbers"),
+    (np.zeros((5, 2)), None, "reference_data must be 2-D"),
+    (np.zeros((5, 2, 2)), np.zeros((5, 2)), "new_data must be 2-D"),
+], ids=["feature-counts", "one-new-row", "one-reference-row", "nan", "inf", "text", "none", "3-D"])
 @pytest.mark.parametrize("method", ["ks", "psi", "wasserstein"])
 def test_bad_samples_are_refused(new, reference, match, method):
     with pytest.raises(ValidationError, match=match):
         detect_data_drift(new, reference, method=method)
 
 
-@pytest.mark.parametrize("options", [{"method": "chi2"}, {"alpha": 0.0}, {"alpha": 1.5}])
-def test_bad_method_or_alpha_is_refused(options):
-    with pytest.raises(ValidationError):
+@pytest.mark.parametrize("options, match", [
+    ({"method": "chi2"}, "method 'chi2'"),
+    ({"method": None}, "method None"),
+    ({"alpha": 0.0}, "alpha 0.0"),
+    ({"alpha": 1.5}, "alpha 1.5"),
+    ({"alpha": "0.05"}, "alpha '0.05'"),
+    ({"alpha": None}, "alpha None"),
+])
+def test_bad_method_or_alpha_is_refused(options, match):
+    with pytest.raises(ValidationError, match=match):
         detect_data_drift(np.zeros((5, 2)), np.ones((5, 2)), **options)
 
 
@@ -515,7 +603,20 @@ def test_drift_over_time_can_overlap_windows():
     assert (table["threshold"] == 0.2).all()
 
 
-@pytest.mark.parametrize("window, step", [(1, None), (5_000, None), (100, 0)])
-def test_drift_over_time_refuses_impossible_windows(window, step):
-    with pytest.raises(ValidationError):
+@pytest.mark.parametrize("window, step, match", [
+    (1, None, "window 1"), (100.0, None, "window 100.0"), (5_000, None, "fewer than one window"), (100, 0, "step 0"),
+])
+def test_drift_over_time_refuses_impossible_windows(window, step, match):
+    with pytest.raises(ValidationError, match=match):
         drift_over_time(np.zeros((1_000, 2)), np.zeros((100, 2)), window=window, step=step)
+
+
+@pytest.mark.parametrize("stream, reference, options, match", [
+    ([["a", "b"]] * 1_000, np.zeros((100, 2)), {}, "stream must be a 2-D array of numbers"),
+    (np.full((1_000, 2), np.nan), np.zeros((100, 2)), {}, r"stream\[0, 0\] is nan"),
+    (np.zeros((1_000, 3)), np.zeros((100, 2)), {}, "stream has 3 features but reference_data has 2"),
+    (np.zeros((1_000, 2)), np.zeros((100, 2)), {"feature_names": ["a"]}, "1 feature names for 2 features"),
+], ids=["text", "nan", "feature-counts", "names"])
+def test_drift_over_time_refuses_bad_streams_before_the_first_window(stream, reference, options, match):
+    with pytest.raises(ValidationError, match=match):
+        drift_over_time(stream, reference, window=100, **options)

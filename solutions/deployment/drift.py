@@ -6,8 +6,8 @@ its accuracy can fall long before any label arrives to show it. Drift
 detection compares the two samples feature by feature, using only the
 inputs, so it warns early.
 
-Three measures, each computed for every feature at once (no Python loop
-over rows or features):
+Three measures, each computed for every feature of a sample in a few numpy
+calls (no Python loop over rows):
 
 * the two-sample Kolmogorov-Smirnov test: the largest gap between the two
   empirical CDFs (the statistic, between 0 and 1) and how likely a gap that
@@ -103,31 +103,35 @@ def _exact_p_value(n1: int, n2: int, g: int, statistic: float, asymptotic_n: flo
 
 
 ### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
-def _as_samples(new_data: Any, reference_data: Any) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Both samples as finite 2-D float arrays (rows x features), and the feature names."""
-    names = list(reference_data.columns) if isinstance(reference_data, pd.DataFrame) else None
-    arrays = []
-    for label, data in (("new_data", new_data), ("reference_data", reference_data)):
-        try:
-            array = np.asarray(data, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"Drift check: {label} must be a 2-D array of numbers ({exc}).") from None
-        if array.ndim == 1:
-            array = array[:, None]
-        if array.ndim != 2:
-            raise ValidationError(f"Drift check: {label} must be 2-D (rows x features), got {array.ndim}-D.")
-        if array.shape[0] < 2:
-            raise ValidationError(f"Drift check: {label} has {array.shape[0]} rows; at least 2 are needed.")
-        if not np.isfinite(array).all():
-            row, col = np.argwhere(~np.isfinite(array))[0]
-            raise ValidationError(f"Drift check: {label}[{row}, {col}] is {array[row, col]}, not a finite number.")
-        arrays.append(array)
-    new, reference = arrays
+def _as_sample(data: Any, label: str) -> np.ndarray:
+    """One sample as a finite 2-D float array (rows x features); ``label`` names it in errors."""
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"Drift check: {label} must be a 2-D array of numbers ({exc}).") from None
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ValidationError(f"Drift check: {label} must be 2-D (rows x features), got {array.ndim}-D.")
+    if array.shape[0] < 2:
+        raise ValidationError(f"Drift check: {label} has {array.shape[0]} rows; at least 2 are needed.")
+    if not np.isfinite(array).all():
+        row, col = np.argwhere(~np.isfinite(array))[0]
+        raise ValidationError(f"Drift check: {label}[{row}, {col}] is {array[row, col]}, not a finite number.")
+    return array
+
+
+def _as_samples(
+    new_data: Any, reference_data: Any, new_label: str = "new_data"
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Both samples as finite 2-D float arrays of the same width, and the feature names."""
+    new, reference = _as_sample(new_data, new_label), _as_sample(reference_data, "reference_data")
     if new.shape[1] != reference.shape[1]:
         raise ValidationError(
-            f"Drift check: new_data has {new.shape[1]} features but reference_data has {reference.shape[1]}."
+            f"Drift check: {new_label} has {new.shape[1]} features but reference_data has {reference.shape[1]}."
         )
-    return new, reference, names if names is not None else list(range(reference.shape[1]))
+    names = list(reference_data.columns) if isinstance(reference_data, pd.DataFrame) else range(reference.shape[1])
+    return new, reference, list(names)
 
 
 def _sorted_columns(sample: np.ndarray) -> np.ndarray:
@@ -150,8 +154,8 @@ def _merged_cdf_gaps(new: np.ndarray, reference: np.ndarray):
     width = max(1, CHUNK_VALUES // (n_ref + n_new))
     for start in range(0, reference.shape[1], width):
         columns = slice(start, start + width)
-        both = np.concatenate([reference[:, columns], new[:, columns]]).T  # features x rows
-        order = np.argsort(both, axis=1)
+        both = np.concatenate([_sorted_columns(reference[:, columns]), _sorted_columns(new[:, columns])], axis=1)
+        order = np.argsort(both, axis=1, kind="stable")  # two sorted runs per row: timsort merges them
         values = np.take_along_axis(both, order, axis=1)
         from_reference = np.cumsum(order < n_ref, axis=1)  # reference rows up to here
         from_new = np.arange(1, n_ref + n_new + 1) - from_reference
@@ -242,8 +246,9 @@ def wasserstein_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     moved by a tenth of a standard deviation on average, the drift threshold
     ``WASSERSTEIN_THRESHOLD``. Equal to
     ``scipy.stats.wasserstein_distance(reference[:, j], new[:, j]) / reference[:, j].std()``
-    to 1e-9, computed for all features at once from the same sorted merge as
-    ``ks_statistics``.
+    to 1e-9. Computed for all features at once: merge the two sorted
+    samples, and between consecutive values the area is the width times the
+    gap between the two empirical CDFs there.
 
     Raises ValidationError on bad samples, as ``ks_statistics`` does.
 
@@ -276,8 +281,9 @@ def detect_data_drift(
       (statistics from ``ks_statistics``, p-values from the given
       ``ks_p_values``). Testing 20 features at ``alpha`` each would raise a
       false alarm on 64% of clean batches, so the Bonferroni correction
-      tests each feature at ``alpha / n_features`` (``threshold``): the
-      chance of any false alarm is then at most ``alpha``. ``score`` is
+      tests each feature at ``alpha / n_features`` (``threshold``): a
+      feature drifted when its p-value is below it, and the chance of any
+      false alarm is then at most ``alpha``. ``score`` is
       the largest KS statistic.
     * ``method="psi"``: ``psi_scores``; a feature drifted when its PSI is
       above ``PSI_THRESHOLD`` (0.2); ``score`` the largest PSI.
@@ -296,8 +302,8 @@ def detect_data_drift(
     ### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
     if method not in DRIFT_METHODS:
         raise ValidationError(f"Drift check: method {method!r} is not one of {DRIFT_METHODS}.")
-    if not 0.0 < alpha < 1.0:
-        raise ValidationError(f"Drift check: alpha {alpha!r} must lie between 0 and 1.")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        raise ValidationError(f"Drift check: alpha {alpha!r} must be a number strictly between 0 and 1.")
     new, reference, names = _as_samples(new_data, reference_data)
     p_values: list[float | None]
     if method == "ks":
@@ -350,8 +356,11 @@ def drift_over_time(
     ``"1"``, ... (as text). Plot ``score`` against ``start`` for the
     notebook's drift chart.
 
-    Raises ValidationError when ``window`` is below 2 or larger than the
-    stream, ``step`` is below 1, or the samples are bad.
+    Raises ValidationError when ``window`` is not a whole number of at
+    least 2 or is larger than the stream, ``step`` is not a whole number of
+    at least 1, ``feature_names`` has the wrong length, or the stream or
+    the reference is bad as in ``detect_data_drift`` (checked once, before
+    the first window).
 
     >>> rng = np.random.default_rng(0)
     >>> table = drift_over_time(rng.normal(size=(300, 2)), rng.normal(size=(200, 2)), 100)
@@ -359,19 +368,17 @@ def drift_over_time(
     ([0, 100, 200], [False, False, False])
     """
     ### BEGIN SOLUTION part=3 section="7. Drift over time"
-    rows = np.asarray(stream, dtype=np.float64) if not isinstance(stream, pd.DataFrame) else stream.to_numpy(float)
     step = window if step is None else step
     if isinstance(window, bool) or not isinstance(window, int) or window < 2:
         raise ValidationError(f"drift_over_time: window {window!r} must be a whole number of rows, at least 2.")
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ValidationError(f"drift_over_time: step {step!r} must be a whole number of rows, at least 1.")
-    if rows.ndim == 1:
-        rows = rows[:, None]
+    rows, reference, names = _as_samples(stream, reference_data, new_label="stream")  # checked once, not per window
     if len(rows) < window:
         raise ValidationError(f"drift_over_time: the stream has {len(rows)} rows, fewer than one window of {window}.")
-    if feature_names is None and isinstance(reference_data, pd.DataFrame):
-        feature_names = [str(c) for c in reference_data.columns]
-    reference = np.asarray(reference_data, dtype=np.float64)
+    names = [str(name) for name in (names if feature_names is None else feature_names)]
+    if len(names) != reference.shape[1]:
+        raise ValidationError(f"drift_over_time: {len(names)} feature names for {reference.shape[1]} features.")
     records = []
     for start in range(0, len(rows) - window + 1, step):
         result = detect_data_drift(rows[start:start + window], reference, method=method, alpha=alpha)
@@ -379,11 +386,6 @@ def drift_over_time(
             "start": start, "stop": start + window, "score": result["score"], "threshold": result["threshold"],
             "is_drift": result["is_drift"], "n_drifted": sum(f["drifted"] for f in result["features"]),
         }
-        names = feature_names or [str(f["feature"]) for f in result["features"]]
-        if len(names) != len(result["features"]):
-            raise ValidationError(
-                f"drift_over_time: {len(names)} feature names for {len(result['features'])} features."
-            )
         record.update({name: f["statistic"] for name, f in zip(names, result["features"])})
         records.append(record)
     return pd.DataFrame.from_records(records)

@@ -60,6 +60,31 @@ DEFAULT_LATENCY_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500
 
 TASKS = ("classification", "regression")
 
+### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
+_LABELLED = object()
+"""Marks a label slot whose prediction has its label (or holds none): a prediction may itself be None."""
+
+
+def _is_number(value: Any) -> bool:
+    """True for an int, float or numpy number that is not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _check_latency(latency_ms: Any, where: str) -> None:
+    """Raise ValidationError unless ``latency_ms`` is a finite number at least 0 (the hot path: two comparisons)."""
+    try:
+        if 0.0 <= latency_ms < math.inf:
+            return
+    except TypeError:  # not a number: None, a string, ...
+        pass
+    raise ValidationError(f"{where}: latency_ms {latency_ms!r} must be a finite number of milliseconds, at least 0.")
+
+
+def _ring_slots(count: int, written: int, size: int) -> np.ndarray:
+    """The slots of the last ``count`` of ``written`` items in a ring of ``size`` slots, oldest first."""
+    return (written - count + np.arange(count)) % size
+### END SOLUTION
+
 
 class ModelMonitor:
     """Watch a deployed model: latency percentiles, throughput, errors, accuracy, resources, drift.
@@ -78,7 +103,7 @@ class ModelMonitor:
 
     Args:
         window_size: how many requests the window holds (and how long, in
-            requests, a prediction waits for its label).
+            predictions, a prediction waits for its label).
         window_s: if set, the window also drops requests older than this
             many seconds.
         clock: returns the time in seconds; inject a fake one in tests.
@@ -109,18 +134,50 @@ class ModelMonitor:
         latency_buckets_ms: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_MS,
         labels: dict[str, str] | None = None,
     ) -> None:
+        """Check the arguments and allocate every buffer the monitor will ever need (see the class docstring).
+
+        Raises ValidationError, naming the argument, when ``window_size`` or
+        ``feature_window`` is not a whole number of at least 1, ``window_s``
+        is not a positive finite number of seconds, ``task`` is not
+        ``"classification"``, ``"regression"`` or None, or
+        ``latency_buckets_ms`` is not a non-empty, strictly increasing
+        sequence of positive numbers.
+
+        A design that meets the cost and memory promises: numpy arrays of
+        ``window_size`` slots for the latencies, the times (s) and whether each
+        request succeeded, written as a ring (request number *i* writes slot
+        *i* % ``window_size``); a list of ``window_size`` slots for the
+        predictions waiting for their labels (by prediction id %
+        ``window_size``); arrays of ``feature_window`` slots for the input
+        rows (rows x features, allocated when the first row shows the width)
+        and for the labelled rows' outcomes; all-time counters (requests,
+        predictions, errors by type, late labels) and the Prometheus
+        histogram's bucket counts and latency sum. Take a first
+        ``psutil.Process().cpu_percent(None)`` reading here: psutil's first
+        reading is always 0.
+
+        >>> ModelMonitor(window_size=0)
+        Traceback (most recent call last):
+        ...
+        deployment.errors.ValidationError: ModelMonitor: window_size 0 must be a whole number, at least 1.
+        """
         ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
         feature_window = window_size if feature_window is None else feature_window
         for name, value in (("window_size", window_size), ("feature_window", feature_window)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValidationError(f"ModelMonitor: {name} {value!r} must be a whole number, at least 1.")
-        if window_s is not None and not (isinstance(window_s, (int, float)) and 0 < window_s < math.inf):
+        if window_s is not None and not (_is_number(window_s) and 0 < window_s < math.inf):
             raise ValidationError(f"ModelMonitor: window_s {window_s!r} must be a positive number of seconds.")
         if task is not None and task not in TASKS:
             raise ValidationError(f"ModelMonitor: task {task!r} must be one of {TASKS} or None.")
-        buckets = np.asarray(latency_buckets_ms, dtype=np.float64)
+        try:
+            buckets = np.asarray(latency_buckets_ms, dtype=np.float64)
+        except (TypeError, ValueError):
+            buckets = np.zeros(0)
         if buckets.ndim != 1 or len(buckets) == 0 or not np.all(np.diff(buckets) > 0) or not buckets[0] > 0:
-            raise ValidationError("ModelMonitor: latency_buckets_ms must be increasing positive numbers.")
+            raise ValidationError(
+                f"ModelMonitor: latency_buckets_ms {latency_buckets_ms!r} must be increasing positive numbers."
+            )
         self.window_size, self.window_s, self.feature_window = window_size, window_s, feature_window
         self.task = task
         self._clock = clock
@@ -128,26 +185,24 @@ class ModelMonitor:
         self._lock = threading.Lock()
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # the first reading is always 0: take it now
-        # One slot per request, reused in a ring: slot = request number % window_size.
+        # One slot per request, reused in a ring: request number i writes slot i % window_size.
         self._latency_ms = np.zeros(window_size)
         self._time_s = np.zeros(window_size)
         self._ok = np.zeros(window_size, dtype=bool)
-        self._cursor = 0  # the next slot to write
-        self._requests = 0  # all time, successful + failed
+        self._requests = 0  # all time, successful + failed: also the next request number
         self._predictions = 0  # all time: also the next prediction id
         self._errors_by_type: dict[str, int] = {}
-        # Predictions waiting for their labels, by id % window_size (a reference, not a copy).
-        self._waiting: list[Any] = [None] * window_size
-        self._labelled = np.zeros(window_size, dtype=bool)
+        # Predictions waiting for their labels, by id % window_size (a reference, not a copy);
+        # _LABELLED once the label is in.
+        self._waiting: list[Any] = [_LABELLED] * window_size
         self._late_labels = 0
-        # Input rows, allocated at the first row (its length is the feature count).
+        # Input rows, allocated at the first row (its length is the feature count); row number i
+        # writes slot i % feature_window.
         self._rows: np.ndarray | None = None
         self._row_time_s = np.zeros(feature_window)
-        self._row_cursor = 0
         self._rows_seen = 0
         # Labelled rows: 1.0/0.0 for right/wrong (classification) or the absolute error (regression).
         self._outcomes = np.zeros(feature_window)
-        self._outcome_cursor = 0
         self._outcomes_seen = 0
         # All-time latency histogram, updated in bulk when the ring wraps or Prometheus reads it.
         self._bucket_bounds_ms = buckets
@@ -164,34 +219,29 @@ class ModelMonitor:
         drift checks. ``prediction`` is what the model answered: a scalar,
         or one value per row. It is kept (by reference, not copied) until
         ``log_ground_truth`` joins its label or ``window_size`` newer
-        requests push it out. ``latency_ms`` is the request's latency in
+        predictions push it out. ``latency_ms`` is the request's latency in
         milliseconds, a number at least 0.
 
         Costs a few microseconds for a numpy row of the right width (more
         for a list, which numpy must convert) and allocates nothing that
-        lasts. Raises ValidationError for a negative or NaN latency, or rows
-        whose width differs from the first request's.
+        lasts. Raises ValidationError, and logs nothing, for a latency that is
+        not a number, negative, NaN or infinite, or features that are not
+        numbers, not 1-D or 2-D, or whose width differs from the first
+        request's.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_prediction(np.array([1.0, 2.0]), 0.7, latency_ms=4.5)
         0
         """
         ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
-        if not 0.0 <= latency_ms < math.inf:
-            raise ValidationError(f"log_prediction: latency_ms {latency_ms!r} must be a finite number at least 0.")
+        _check_latency(latency_ms, "log_prediction")
         with self._lock:
             now = self._clock()
-            self._store_rows(features, now)
-            slot = self._cursor
-            self._latency_ms[slot] = latency_ms
-            self._time_s[slot] = now
-            self._ok[slot] = True
+            self._store_rows(features, now)  # first: a bad row raises before anything is written
+            self._log_request(latency_ms, now, ok=True)
             prediction_id = self._predictions
-            label_slot = prediction_id % self.window_size
-            self._waiting[label_slot] = prediction
-            self._labelled[label_slot] = False
+            self._waiting[prediction_id % self.window_size] = prediction
             self._predictions = prediction_id + 1
-            self._advance()
             return prediction_id
         ### END SOLUTION
 
@@ -211,35 +261,31 @@ class ModelMonitor:
         1.0
         """
         ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
-        if not 0.0 <= latency_ms < math.inf:
-            raise ValidationError(f"log_error: latency_ms {latency_ms!r} must be a finite number at least 0.")
+        _check_latency(latency_ms, "log_error")
         kind = error if isinstance(error, str) else error.__name__ if isinstance(error, type) else type(error).__name__
         with self._lock:
-            slot = self._cursor
-            self._latency_ms[slot] = latency_ms
-            self._time_s[slot] = self._clock()
-            self._ok[slot] = False
+            self._log_request(latency_ms, self._clock(), ok=False)
             self._errors_by_type[kind] = self._errors_by_type.get(kind, 0) + 1
-            self._advance()
         ### END SOLUTION
 
     ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
-    def _advance(self) -> None:
-        """Count the request just written and move to the next slot, folding a full ring into the histogram."""
+    def _log_request(self, latency_ms: float, now: float, ok: bool) -> None:
+        """Write one request into its ring slot and count it, folding a full ring into the histogram."""
+        slot = self._requests % self.window_size
+        self._latency_ms[slot] = latency_ms
+        self._time_s[slot] = now
+        self._ok[slot] = ok
         self._requests += 1
-        self._cursor += 1
-        if self._cursor == self.window_size:
-            self._cursor = 0
+        if slot == self.window_size - 1:
             self._update_histogram()  # before any slot not yet counted is overwritten
 
     def _store_rows(self, features: Any, now: float) -> None:
         """Copy one row or a batch of rows into the rows' ring buffer."""
         rows = self._rows
         if rows is not None and type(features) is np.ndarray and features.shape == rows.shape[1:]:
-            slot = self._row_cursor  # the fast path: one numpy row of the right width
+            slot = self._rows_seen % self.feature_window  # the fast path: one numpy row of the right width
             rows[slot] = features
             self._row_time_s[slot] = now
-            self._row_cursor = slot + 1 if slot + 1 < self.feature_window else 0
             self._rows_seen += 1
             return
         try:
@@ -255,10 +301,9 @@ class ModelMonitor:
         elif batch.shape[1] != rows.shape[1]:
             raise ValidationError(f"log_prediction: rows have {batch.shape[1]} features, earlier rows had {rows.shape[1]}.")
         batch = batch[-self.feature_window:]  # a batch larger than the window keeps its newest rows
-        slots = (self._row_cursor + np.arange(len(batch))) % self.feature_window
+        slots = (self._rows_seen + np.arange(len(batch))) % self.feature_window
         rows[slots] = batch
         self._row_time_s[slots] = now
-        self._row_cursor = int((self._row_cursor + len(batch)) % self.feature_window)
         self._rows_seen += len(batch)
 
     def _update_histogram(self) -> None:
@@ -266,7 +311,7 @@ class ModelMonitor:
         new = self._requests - self._histogram_upto
         if new == 0:
             return
-        slots = (self._requests - new + np.arange(new)) % self.window_size
+        slots = _ring_slots(new, self._requests, self.window_size)
         latencies = self._latency_ms[slots][self._ok[slots]]
         buckets = np.searchsorted(self._bucket_bounds_ms, latencies, side="left")  # le: at most the bound
         self._bucket_counts += np.bincount(buckets, minlength=len(self._bucket_counts))
@@ -274,11 +319,11 @@ class ModelMonitor:
         self._histogram_upto = self._requests
 
     def _window(self, now: float) -> np.ndarray:
-        """Indices of the request slots in the window at time ``now``."""
-        filled = np.arange(min(self._requests, self.window_size))
+        """The slots of the requests in the window at time ``now`` (s), oldest first."""
+        slots = _ring_slots(min(self._requests, self.window_size), self._requests, self.window_size)
         if self.window_s is not None:
-            filled = filled[self._time_s[filled] >= now - self.window_s]
-        return filled
+            slots = slots[self._time_s[slots] >= now - self.window_s]
+        return slots
     ### END SOLUTION
 
     def log_ground_truth(self, prediction_id: int, actual: Any) -> bool:
@@ -289,13 +334,17 @@ class ModelMonitor:
         (classification: the share of rows predicted right) or ``mae``
         (regression: mean absolute error) over the last ``feature_window``
         labelled rows. Returns True when joined, and False when the
-        prediction is too old (``window_size`` newer requests pushed it out;
+        prediction is too old (``window_size`` newer predictions pushed it out;
         counted in ``late_labels``): a label that arrives too late is
         common in production, not a bug.
 
-        Raises ValidationError for an id that was never returned by
-        ``log_prediction``, a prediction that already has its label, or an
-        ``actual`` whose shape differs from the prediction's.
+        Raises ValidationError for an id that is not a whole number or was
+        never returned by ``log_prediction``, a prediction that already has
+        its label, or an ``actual`` whose shape differs from the
+        prediction's. The first label fixes ``task`` when the constructor
+        did not: classification when both prediction and label are whole
+        numbers, booleans or text (numpy dtype kinds ``b i u U S O``),
+        regression otherwise.
 
         >>> monitor = ModelMonitor()
         >>> request_id = monitor.log_prediction([1.0, 2.0], 3.0, latency_ms=1.0)
@@ -314,7 +363,7 @@ class ModelMonitor:
                 self._late_labels += 1
                 return False
             slot = int(prediction_id) % self.window_size
-            if self._labelled[slot]:
+            if self._waiting[slot] is _LABELLED:
                 raise ValidationError(f"log_ground_truth: prediction {prediction_id} already has its label.")
             predicted, truth = np.asarray(self._waiting[slot]), np.asarray(actual)
             if predicted.shape != truth.shape:
@@ -329,12 +378,9 @@ class ModelMonitor:
             else:
                 outcomes = np.abs(predicted.astype(np.float64) - truth.astype(np.float64)).ravel()
             outcomes = outcomes[-self.feature_window:]
-            slots = (self._outcome_cursor + np.arange(len(outcomes))) % self.feature_window
-            self._outcomes[slots] = outcomes
-            self._outcome_cursor = int((self._outcome_cursor + len(outcomes)) % self.feature_window)
+            self._outcomes[(self._outcomes_seen + np.arange(len(outcomes))) % self.feature_window] = outcomes
             self._outcomes_seen += len(outcomes)
-            self._labelled[slot] = True
-            self._waiting[slot] = None  # the label is in: let the prediction go
+            self._waiting[slot] = _LABELLED  # the label is in: let the prediction go
             return True
         ### END SOLUTION
 
@@ -367,10 +413,8 @@ class ModelMonitor:
         with self._lock:
             now = self._clock()
             window = self._window(now)
-            latencies = self._latency_ms[window]
             ok = self._ok[window]
-            good = latencies[ok]
-            times = self._time_s[window]
+            good = self._latency_ms[window][ok]
             labelled = self._outcomes[: min(self._outcomes_seen, self.feature_window)]
             metrics: dict[str, Any] = {
                 "avg_latency_ms": float(good.mean()) if len(good) else 0.0,
@@ -385,7 +429,7 @@ class ModelMonitor:
             p50, p95, p99 = np.percentile(good, [50, 95, 99]) if len(good) else (0.0, 0.0, 0.0)
             metrics.update(p50_latency_ms=float(p50), p95_latency_ms=float(p95), p99_latency_ms=float(p99))
             metrics["error_rate"] = metrics["window_errors"] / len(window) if len(window) else 0.0
-            span_s = float(now - times.min()) if len(window) else 0.0
+            span_s = float(now - self._time_s[window[0]]) if len(window) else 0.0  # since the oldest request
             metrics["throughput_rps"] = (len(window) - 1) / span_s if len(window) > 1 and span_s > 0 else 0.0
             score = float(labelled.mean()) if len(labelled) else None
             metrics["accuracy"] = score if self.task == "classification" else None
@@ -408,11 +452,8 @@ class ModelMonitor:
         """
         ### BEGIN SOLUTION part=3 section="2. Percentiles over time"
         with self._lock:
-            count = min(self._requests, self.window_size)
-            slots = (self._cursor - count + np.arange(count)) % self.window_size
-            if self.window_s is not None:
-                slots = slots[self._time_s[slots] >= self._clock() - self.window_s]
-            return self._latency_ms[slots[self._ok[slots]]].copy()
+            window = self._window(self._clock())
+            return self._latency_ms[window[self._ok[window]]]
         ### END SOLUTION
 
     def recent_features(self) -> np.ndarray:
@@ -432,11 +473,10 @@ class ModelMonitor:
         with self._lock:
             if self._rows is None:
                 return np.zeros((0, 0))
-            count = min(self._rows_seen, self.feature_window)
-            slots = (self._row_cursor - count + np.arange(count)) % self.feature_window
+            slots = _ring_slots(min(self._rows_seen, self.feature_window), self._rows_seen, self.feature_window)
             if self.window_s is not None:
                 slots = slots[self._row_time_s[slots] >= self._clock() - self.window_s]
-            return self._rows[slots].copy()
+            return self._rows[slots]  # indexing with an array copies
         ### END SOLUTION
 
     def detect_data_drift(
@@ -463,8 +503,37 @@ class ModelMonitor:
           labels arrived, ``model_monitor_cpu_percent`` and
           ``model_monitor_memory_bytes``.
 
-        The constructor's ``labels`` are added to every sample. Each metric
-        has ``# HELP`` and ``# TYPE`` lines; the text ends with a newline.
+        The constructor's ``labels`` are added to every sample (before
+        ``le``, ``error`` or ``quantile``), with backslashes, double quotes
+        and newlines escaped. Each metric has ``# HELP`` and ``# TYPE`` lines;
+        whole numbers are written without a decimal point; the text ends
+        with a newline. ``prometheus_client.parser.text_string_to_metric_families``
+        must read it back.
+
+        >>> monitor = ModelMonitor(latency_buckets_ms=(5.0, 10.0), labels={"model": "cancer"})
+        >>> for latency_ms in (3.0, 7.5):
+        ...     _ = monitor.log_prediction([1.0], 0, latency_ms)
+        >>> monitor.log_error(2.0, "Timeout")
+        >>> print(monitor.to_prometheus())  # doctest: +ELLIPSIS
+        # HELP model_prediction_latency_seconds Latency of successful predictions, in seconds.
+        # TYPE model_prediction_latency_seconds histogram
+        model_prediction_latency_seconds_bucket{model="cancer",le="0.005"} 1
+        model_prediction_latency_seconds_bucket{model="cancer",le="0.01"} 2
+        model_prediction_latency_seconds_bucket{model="cancer",le="+Inf"} 2
+        model_prediction_latency_seconds_sum{model="cancer"} 0.0105
+        model_prediction_latency_seconds_count{model="cancer"} 2
+        # HELP model_predictions_total Successful predictions (requests) since the start.
+        # TYPE model_predictions_total counter
+        model_predictions_total{model="cancer"} 2
+        # HELP model_prediction_errors_total Failed requests since the start, by error type.
+        # TYPE model_prediction_errors_total counter
+        model_prediction_errors_total{model="cancer",error="Timeout"} 1
+        # HELP model_latency_window_milliseconds Latency percentiles over the window, in ms.
+        # TYPE model_latency_window_milliseconds gauge
+        model_latency_window_milliseconds{model="cancer",quantile="0.5"} 5.25
+        ...
+        model_error_rate{model="cancer"} 0.3333333333333333
+        ...
         """
         ### BEGIN SOLUTION part=3 section="4. Metrics for Prometheus"
         metrics = self.get_metrics()
