@@ -7,6 +7,7 @@ Read with notebooks/04_model_registry.ipynb. Run just this part with
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -214,6 +215,18 @@ def test_loading_an_unknown_name_or_version_raises_model_not_found(three_version
         three_versions.load_model("cancer", "1.0.0")
     with pytest.raises(ModelNotFoundError, match="3.0.0"):
         three_versions.load_model("diabetes", "3.0.0")
+
+
+@pytest.mark.parametrize("version", ["archived", "none", "1.0", "", None])
+def test_loading_anything_but_a_version_latest_or_a_stage_is_refused(three_versions, version):
+    with pytest.raises(ValidationError):
+        three_versions.load_model("diabetes", version)
+
+
+def test_a_folder_that_is_not_a_version_raises_model_format_error_naming_it(three_versions, root):
+    (root / "diabetes" / "backup").mkdir()
+    with pytest.raises(ModelFormatError, match="backup"):
+        three_versions.list_versions("diabetes")
 
 
 def test_listing_and_loading_by_stage_read_no_other_model_file(three_versions, root):
@@ -448,6 +461,13 @@ def test_a_hand_edited_history_that_does_not_add_up_is_refused(three_versions, r
     stage_file.write_text(json.dumps(state))
     with pytest.raises(ModelFormatError, match="history"):
         three_versions.get_stages("diabetes")
+
+
+def test_a_stage_naming_a_deleted_version_raises_model_format_error(three_versions, root):
+    three_versions.promote_model("diabetes", "1.1.0", "production")
+    shutil.rmtree(root / "diabetes" / "1.1.0")
+    with pytest.raises(ModelFormatError, match="stages.json"):
+        three_versions.load_model("diabetes", "production")
 
 
 def test_a_tampered_model_file_raises_model_format_error_naming_it(three_versions):
