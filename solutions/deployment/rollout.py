@@ -61,19 +61,24 @@ class CanaryRollout:
     ``clock``) and until the candidate served ``min_requests`` requests in
     it; guardrails are judged only once each version served
     ``min_requests`` requests in all (too few requests say nothing).
-    Requests are counted by ``predict`` in ``served`` (per version). The
-    candidate comes first in the ``router``, so a user moved to it stays
-    on it as its share grows.
+    ``names`` are the two versions' names (baseline, candidate) in the
+    router, the answers and ``served``.
 
-    State, for people and dashboards to read: ``status`` (one of
-    ``CANARY_STATUSES``), ``step_index`` (into ``steps``; -1 before
-    ``start``), ``reason`` (why it rolled back, else None), ``served``, and
-    ``history``, one dict per change of share: ``time_s`` (since
-    ``start``), ``action`` ("start", "advance", "complete", "rollback"),
-    ``step``, ``candidate_share``, ``reason``, and ``"baseline"`` and
-    ``"candidate"``: each version's metrics at that moment (see
-    ``metrics()``). The router lists the candidate first and starts at
-    weights ``{candidate: 0.0, baseline: 1.0}``.
+    State, for people and dashboards to read:
+
+    * ``router``: a ``TrafficRouter`` listing the candidate first (so a
+      user moved to it stays on it as its share grows), created at
+      weights ``{candidate: 0.0, baseline: 1.0}``;
+    * ``status`` (one of ``CANARY_STATUSES``), ``step_index`` (into
+      ``steps``; -1 before ``start``), ``reason`` (why it rolled back,
+      else None);
+    * ``served``: requests answered per version name, counted by
+      ``predict``;
+    * ``history``: one dict per change of share, with ``time_s`` (since
+      ``start``), ``action`` ("start", "advance", "complete",
+      "rollback"), ``step`` (``step_index`` then), ``candidate_share``,
+      ``reason``, and ``"baseline"`` and ``"candidate"``: each version's
+      metrics at that moment (see ``metrics()``).
 
     Raises ValidationError for steps that are not strictly increasing in
     (0, 1] and ending at 1.0, a monitor without ``get_metrics``, a
@@ -282,8 +287,9 @@ class ShadowDeployment:
     """Serve ``primary`` to users; send ``shadow`` a copy of each request and compare.
 
     ``predict(instances)`` returns exactly the primary's answer. The shadow
-    gets its own copy of the instances (it cannot change what the primary
-    sees), and a shadow that fails is counted, never felt by the user.
+    gets its own deep copy of the instances, made before the primary
+    answers (so it cannot change the caller's data, and sees what the user
+    sent), and a shadow that fails is counted, never felt by the user.
     Each request's comparison goes to ``log`` (a deque of the last
     ``log_size``): ``{"rows": primary's row count, "agreed": rows where
     the shadow agreed, "primary": list, "shadow": list or None, "error":
