@@ -42,7 +42,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import AuthenticationError, DeploymentError, RateLimitError, ValidationError
+from .errors import (  # BatchTooLargeError and ModelUnavailableError are re-exported here
+    AuthenticationError,
+    BatchTooLargeError,
+    ModelUnavailableError,
+    RateLimitError,
+    ValidationError,
+)
 from .versions import validate_version
 
 __all__ = [
@@ -55,14 +61,6 @@ logger = logging.getLogger("deployment.inference")
 
 MAX_TRACKED_CLIENTS = 100_000
 """Rate-limit buckets kept at most; the least recently seen client is forgotten first."""
-
-
-class BatchTooLargeError(ValidationError):
-    """A request with more rows than ``APIConfig.max_batch_size`` (HTTP 413)."""
-
-
-class ModelUnavailableError(DeploymentError):
-    """Neither the model nor its fallback could answer (HTTP 503): the service's fault, not the client's."""
 
 
 @dataclass(frozen=True)
@@ -213,6 +211,11 @@ class InferenceAPI:
         self.monitor = monitor
         self.n_features = int(n_features)
         self.is_classifier = hasattr(model, "predict_proba") and hasattr(model, "classes_")
+        self._classes = np.asarray(model.classes_) if self.is_classifier else None
+        fallback = self.config.fallback_model
+        if self.is_classifier and fallback is not None and not (
+                hasattr(fallback, "predict_proba") and np.array_equal(getattr(fallback, "classes_", None), self._classes)):
+            raise ValidationError("InferenceAPI: the fallback of a classifier must be a classifier with the same classes_.")
         self._clock = clock
         self._lock = threading.Lock()  # guards the buckets, the cache and the counters
         # API keys as bytes for hmac.compare_digest, each with a fingerprint safe to log.
@@ -331,15 +334,34 @@ class InferenceAPI:
     def infer(self, requests: Sequence[AdmittedRequest], *, method: str = "predict") -> list[Any]:
         """Stage 2: answer admitted requests with ONE model call; one outcome per request, in order.
 
-        An outcome is the response dict (``predictions``, ``version``,
-        ``timestamp``, and ``fallback: True`` when the fallback answered), or
-        the exception for that request: ModelUnavailableError when no model
-        could answer, ValidationError when the model's output for one of its
-        rows is not finite (an input far outside the training range overflows;
-        that is the client's input, not a server fault). ``method`` is
-        ``"predict"`` (through the cache) or ``"predict_proba"`` (the response
-        then holds ``probabilities`` and ``classes`` instead of ``predictions``).
+        Stack the rows of every request (``np.concatenate``), get the model's
+        outputs for all of them from ``_predict_rows`` (one call), then cut
+        them back into one outcome per request. An outcome is either the
+        response dict or the exception for that request (never raised here):
+
+        - ``{"predictions": [...], "version", "timestamp"}`` (a UTC datetime,
+          the same for the whole call), plus ``"fallback": True`` when the
+          fallback answered. A classifier's predictions are its labels,
+          ``classes_[argmax]`` of the probabilities ``_predict_rows`` returned;
+          with ``method="predict_proba"`` the dict holds ``"probabilities"``
+          (one list per row) and ``"classes"`` instead of ``"predictions"``.
+        - ValidationError ``"row R: the model's output is not finite; ..."``
+          when a row's outputs (scores or probabilities) hold NaN or inf; R counts
+          within its own request. An input far outside the training range
+          overflows; that is the client's input, not a server fault, and a
+          label taken from NaN probabilities would be a made-up answer.
+        - ValidationError when the model itself refuses the rows (it raised a
+          ValidationError: the package's models do when a value overflows inside
+          them); with several requests, each is then answered on its own, so one
+          client's bad row never fails the others.
+        - ModelUnavailableError, for every request, when no model could answer.
+
         Each request is logged and reported to the monitor (``_record``).
+        ``method`` other than ``"predict"`` or ``"predict_proba"`` (or
+        ``"predict_proba"`` for a regressor) is a ValidationError.
+
+        >>> api.infer([api.admit([row]), api.admit([row, [1e308] * 30])])
+        [{'predictions': [1], 'version': '1.0.0', 'timestamp': ...}, ValidationError("row 1: ...")]
         """
         raise NotImplementedError(
             "Part 2 (the inference API): write InferenceAPI.infer(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
@@ -350,43 +372,72 @@ class InferenceAPI:
                 predictions: np.ndarray | None = None, fallback: bool = False) -> float:
         """Finish one request: measure its latency, log one JSON line, tell the monitor; return the latency.
 
-        The log line (``logger.info``, one JSON object) holds ``event``
-        ("predict"), ``request_id``, ``client``, ``rows``, ``latency_ms``,
-        ``outcome`` ("ok", "fallback", or the error's type name) and
-        ``version``; never the API key. The monitor gets
-        ``log_prediction(features, predictions, latency_ms)`` or
-        ``log_error(latency_ms, error)``; a monitor that raises is reported
-        once in the log and never fails the request. Requests that reached the
-        model (answered, by the fallback or not at all) go into
-        ``self._recent`` for ``health``.
+        - ``latency_ms``: ``(self._clock() - started_s) * 1000``.
+        - ``outcome``: ``"ok"``, ``"fallback"`` (the fallback answered), or the error's
+          type name (``"ValidationError"``, ``"RateLimitError"``, ...).
+        - Health: a request that reached the model (answered, by the fallback or not at
+          all: ModelUnavailableError) goes into ``self._recent`` as ``(latency_ms, kind)``,
+          kind ``"ok"``, ``"fallback"`` or ``"unavailable"``; a client's mistake does not.
+        - Monitor (when there is one): ``log_prediction(features, predictions, latency_ms)``
+          for an answer, ``log_error(latency_ms, error)`` otherwise. ``features`` is the
+          request's checked rows; one row is passed 1-D (``features[0]``, a view, not a
+          copy), the form ``ModelMonitor`` stores fastest. A monitor that raises is
+          reported once in the log (a warning) and never fails the request.
+        - Log: only when ``logger.isEnabledFor(logging.INFO)`` (the line costs
+          microseconds to build: build it only if someone will read it), one
+          ``logger.info`` line holding a JSON object with ``event`` ("predict"),
+          ``request_id``, ``client``, ``rows``, ``latency_ms``, ``outcome`` and
+          ``version``; never the API key (``client`` is the key's fingerprint).
+
+        >>> api._record("5f3a-1", "alice", 1, started_s=api._clock() - 0.002)   # logs, returns about 2.0
+        2.0...
         """
         raise NotImplementedError(
             "Part 2 (the inference API): write InferenceAPI._record(). Read notebooks/02_inference_api.ipynb, section '6. Logging and monitoring'."
         )
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
-        """``(predictions, used_fallback)`` for the rows of X, through the LRU cache when it is on.
+        """``(outputs, used_fallback)`` for the rows of X: one model call, through the LRU cache when it is on.
+
+        ``outputs`` are what ``_call_model`` returns: a classifier's
+        probabilities (rows x classes), else the model's predictions (one per row).
 
         With ``config.cache_size > 0``, a row's key is its bytes (``X[i].tobytes()``):
         rows already in ``self._cache`` are hits (moved to the most recent
-        end), the others are misses, predicted in one model call and stored,
-        evicting the least recently used rows beyond ``cache_size``.
-        ``cache_hits`` and ``cache_misses`` count rows. Fallback answers are
-        never cached: the cache must not remember a degraded answer.
+        end), the others are misses, answered by ONE ``_call_model`` of the
+        missing rows and stored, evicting the least recently used rows beyond
+        ``cache_size``. ``cache_hits`` and ``cache_misses`` count rows. Fallback
+        answers are never cached: the cache must not remember a degraded answer.
+        Hold ``self._lock`` while touching the cache, not while the model runs.
+
+        >>> api = InferenceAPI(model, APIConfig(cache_size=100))
+        >>> api._predict_rows(X[:3]); api._predict_rows(X[:4]); api.cache_info()
+        {'hits': 3, 'misses': 4, 'size': 4, 'max_size': 100}
         """
         raise NotImplementedError(
             "Part 2 (the inference API): write InferenceAPI._predict_rows(). Read notebooks/02_inference_api.ipynb, section '7. Caching'."
         )
 
-    def _call_model(self, X: np.ndarray, method: str) -> tuple[np.ndarray, bool]:
-        """``(outputs, used_fallback)``: ``model.<method>(X)``, or the fallback's when the model raises.
+    def _call_model(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``(outputs, used_fallback)``: ONE call of the model on X, or of the fallback when the model raises.
 
-        When the model raises and ``config.fallback_model`` answers, the
-        answer is marked as the fallback's and ``self._fallback_active`` turns
-        True (health is then ``degraded``) until the model answers again. When
-        there is no fallback, or it raises too, raise ModelUnavailableError.
-        Numpy overflow warnings are silenced: a non-finite output is checked
-        by ``infer``, not raised as a warning.
+        ``outputs`` is ``predict_proba(X)`` for a classifier (``self.is_classifier``:
+        labels are taken from it in ``infer``, so a NaN probability cannot hide
+        behind a label), else ``predict(X)``, as a numpy array. Numpy overflow
+        warnings are silenced (``np.errstate(all="ignore")``): ``infer`` checks
+        the outputs instead.
+
+        - A ValidationError from the model is raised as it is: the model refused
+          the rows (a value overflowed inside it), the client's fault, not the model's.
+        - Any other exception is the model failing: ``config.fallback_model``
+          (called the same way) answers, the answer is marked as the fallback's
+          (``used_fallback`` True) and ``self._fallback_active`` turns True
+          (health is then ``degraded``) until the model answers again. Log a
+          warning naming the model's error.
+        - No fallback, or the fallback raises too: ModelUnavailableError.
+
+        >>> api._call_model(X[:2])
+        (array([[0.02, 0.98], [0.91, 0.09]]), False)
         """
         raise NotImplementedError(
             "Part 2 (the inference API): write InferenceAPI._call_model(). Read notebooks/02_inference_api.ipynb, section '8. Falling back'."

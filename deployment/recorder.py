@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .errors import ValidationError
+
 __all__ = ["LatencyRecorder"]
 
 
@@ -40,7 +42,7 @@ class LatencyRecorder:
 
     def __init__(self, window_size: int = 10_000, *, clock: Callable[[], float] = time.monotonic) -> None:
         if type(window_size) is not int or window_size < 1:
-            raise ValueError(f"LatencyRecorder: window_size must be a positive integer, got {window_size!r}.")
+            raise ValidationError(f"LatencyRecorder: window_size must be a positive integer, got {window_size!r}.")
         self._clock = clock
         self._window: deque[tuple[float, float, bool]] = deque(maxlen=window_size)  # (time_s, latency_ms, ok)
         self._lock = threading.Lock()

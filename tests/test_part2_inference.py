@@ -12,7 +12,7 @@ import asyncio
 import hmac
 import json
 import logging
-import math
+import re
 import signal
 import socket
 import subprocess
@@ -49,8 +49,11 @@ pytestmark = pytest.mark.part2
 
 CANCER = load_dataset("breast_cancer", seed=0)
 DIABETES = load_dataset("diabetes", seed=0)
+IRIS = load_dataset("iris", seed=0)
 CLASSIFIER = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(CANCER.X_train, CANCER.y_train)
 REGRESSOR = LinearRegression().fit(DIABETES.X_train, DIABETES.y_train)
+MULTICLASS = LogisticRegression().fit(IRIS.X_train, IRIS.y_train)  # 3 classes, softmax
+HUGE = 1e308  # finite, but the model's scores overflow
 ROWS = CANCER.X_test[:5].tolist()
 WIDTH = CANCER.n_features
 
@@ -103,6 +106,18 @@ class CountingModel:
     def predict(self, X):
         self.calls.append(len(X))
         return self.model.predict(X)
+
+
+class CountingClassifier(CountingModel):
+    """A classifier that counts every call, ``predict`` or ``predict_proba``."""
+
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        self.classes_ = model.classes_
+
+    def predict_proba(self, X):
+        self.calls.append(len(X))
+        return self.model.predict_proba(X)
 
 
 def _api(model=CLASSIFIER, **config) -> InferenceAPI:
@@ -380,9 +395,40 @@ def test_a_failing_model_without_fallback_is_model_unavailable():
 
 def test_a_non_finite_prediction_is_a_validation_error():
     api = _api(REGRESSOR)
-    row = [1e308] * DIABETES.n_features
+    row = [HUGE] * DIABETES.n_features
     with pytest.raises(ValidationError, match=r"row 1\b"):
         api.predict([list(DIABETES.X_test[0]), row])
+
+
+def test_a_label_from_non_finite_probabilities_is_refused_naming_the_row():
+    with np.errstate(all="ignore"):
+        assert np.isnan(MULTICLASS.predict_proba([[HUGE] * 4])).all()  # yet predict() returns a label
+    api = _api(MULTICLASS)
+    with pytest.raises(ValidationError, match=r"row 1\b"):
+        api.predict([list(IRIS.X_test[0]), [HUGE] * 4])
+
+
+def test_a_classifier_is_called_once_a_request_and_labels_match_predict():
+    model = CountingClassifier(MULTICLASS)
+    predictions = _api(model).predict(IRIS.X_test)["predictions"]
+    assert predictions == MULTICLASS.predict(IRIS.X_test).tolist()
+    assert model.calls == [len(IRIS.X_test)]
+
+
+def test_a_row_the_model_refuses_is_the_clients_error_and_health_stays_healthy():
+    api = _api()  # the scaler turns 1e308 into inf; the logistic step then refuses it
+    with pytest.raises(ValidationError, match=r"X\[0, \d+\]"):
+        api.predict([[HUGE] * WIDTH])
+    assert api.health()["status"] == "healthy"
+
+
+def test_one_requests_bad_row_does_not_fail_the_others_answered_with_it():
+    api = _api()
+    good, bad = api.admit(ROWS[:2]), api.admit([ROWS[0], [HUGE] * WIDTH])
+    outcomes = api.infer([good, bad, api.admit(ROWS[2:3])])
+    assert outcomes[0]["predictions"] == CLASSIFIER.predict(np.array(ROWS[:2])).tolist()
+    assert isinstance(outcomes[1], ValidationError)
+    assert outcomes[2]["predictions"] == CLASSIFIER.predict(np.array(ROWS[2:3])).tolist()
 
 
 def test_health_is_healthy_with_uptime_and_recent_p95_latency():
@@ -549,11 +595,15 @@ def test_http_too_many_rows_is_413(client):
     _assert_error(client.post("/predict", json={"instances": ROWS * 21}), 413, "BatchTooLargeError")
 
 
-def test_http_non_finite_prediction_is_a_client_error_not_a_500():
-    api = InferenceAPI(REGRESSOR, APIConfig())
+@pytest.mark.parametrize("model, where", [(REGRESSOR, r"row 0\b"), (MULTICLASS, r"row 0\b"), (CLASSIFIER, r"X\[0, ")],
+                         ids=["regressor-output", "multiclass-probabilities", "pipeline-refuses"])
+def test_http_non_finite_prediction_is_a_client_error_not_a_500(model, where):
+    api = InferenceAPI(model, APIConfig())
     with BackgroundServer(create_app(api)) as running:
-        response = httpx.post(running.url + "/predict", json={"instances": [[1e308] * DIABETES.n_features]})
-    _assert_error(response, 400, "ValidationError")
+        response = httpx.post(running.url + "/predict", json={"instances": [[HUGE] * model.n_features_in_]})
+        health = httpx.get(running.url + "/health")
+    assert re.search(where, _assert_error(response, 400, "ValidationError"))
+    assert health.json()["status"] == "healthy"
 
 
 def test_http_rate_limit_is_429_with_retry_after_rounded_up():

@@ -18,6 +18,10 @@ class ValidationError(DeploymentError, ValueError):
     """Bad input: instances, versions, names, weights, stages, or an unfit model."""
 
 
+class BatchTooLargeError(ValidationError):
+    """Too many rows in one request (``APIConfig.max_batch_size``), or a body too large to read (HTTP 413)."""
+
+
 class ModelFormatError(ValidationError):
     """A model file that cannot be read: not JSON, truncated, tampered, or ill-formed."""
 
@@ -28,6 +32,10 @@ class ModelNotFoundError(DeploymentError, KeyError):
     def __str__(self) -> str:
         # KeyError's str() adds quotes around the message; keep it readable.
         return str(self.args[0]) if self.args else ""
+
+
+class ModelUnavailableError(DeploymentError):
+    """Neither the model nor its fallback could answer: the service's fault, not the client's (HTTP 503)."""
 
 
 class AuthenticationError(DeploymentError):

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .errors import ValidationError
+
 __all__ = ["LoadTestResult", "run_load_test"]
 
 
@@ -142,14 +144,14 @@ def run_load_test(
     (wrapping around). ``progress`` shows a tqdm bar on stderr.
     """
     if n_requests is None and duration_s is None:
-        raise ValueError("run_load_test: give n_requests, duration_s, or both.")
+        raise ValidationError("run_load_test: give n_requests, duration_s, or both.")
     if concurrency < 1 or rows_per_request < 1:
-        raise ValueError("run_load_test: concurrency and rows_per_request must be at least 1.")
+        raise ValidationError("run_load_test: concurrency and rows_per_request must be at least 1.")
     if rate_rps is not None and rate_rps <= 0:
-        raise ValueError("run_load_test: rate_rps must be positive.")
+        raise ValidationError("run_load_test: rate_rps must be positive.")
     rows = np.asarray(instances, dtype=np.float64)
     if rows.ndim != 2 or len(rows) == 0:
-        raise ValueError("run_load_test: instances must be a non-empty 2-D array of rows.")
+        raise ValidationError("run_load_test: instances must be a non-empty 2-D array of rows.")
     batches = [np.take(rows, range(i, i + rows_per_request), axis=0, mode="wrap")
                for i in range(0, min(len(rows), 1000) * rows_per_request, rows_per_request)]
     bar = tqdm(total=n_requests, unit="req", file=sys.stderr, disable=not progress, mininterval=0.25,

@@ -56,8 +56,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import AuthenticationError, DeploymentError, ModelNotFoundError, RateLimitError, ValidationError
-from .inference import AdmittedRequest, APIConfig, BatchTooLargeError, InferenceAPI, ModelUnavailableError
+from .errors import (
+    AuthenticationError,
+    BatchTooLargeError,
+    DeploymentError,
+    ModelNotFoundError,
+    ModelUnavailableError,
+    RateLimitError,
+    ValidationError,
+)
+from .inference import AdmittedRequest, APIConfig, InferenceAPI
 from .recorder import LatencyRecorder
 from .serialization import load_model, load_serialized, utc_timestamp
 
@@ -171,7 +179,7 @@ class MicroBatcher:
 
     def __init__(self, api: InferenceAPI, *, max_batch_rows: int = 64, max_wait_ms: float = 0.0) -> None:
         if max_batch_rows < 1 or max_wait_ms < 0:
-            raise ValueError("MicroBatcher: max_batch_rows must be >= 1 and max_wait_ms >= 0.")
+            raise ValidationError(f"MicroBatcher: max_batch_rows must be >= 1 and max_wait_ms >= 0, got {max_batch_rows!r} and {max_wait_ms!r}.")
         self.api = api
         self.max_batch_rows = max_batch_rows
         self.max_wait_s = max_wait_ms / 1000.0
@@ -437,10 +445,10 @@ class BackgroundServer:
         deadline = time.monotonic() + self.startup_timeout_s
         while not self._server.started:
             if not self._thread.is_alive():
-                raise RuntimeError(f"The server on {self.url} stopped while starting; see its log.")
+                raise DeploymentError(f"The server on {self.url} stopped while starting; see its log.")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"The server on {self.url} did not start within {self.startup_timeout_s} s.")
+                raise DeploymentError(f"The server on {self.url} did not start within {self.startup_timeout_s} s.")
             time.sleep(0.01)
         return self
 
@@ -450,7 +458,7 @@ class BackgroundServer:
             self._thread.join(timeout_s)
         self._socket.close()
         if self._thread.is_alive():
-            raise RuntimeError(f"The server on {self.url} did not stop within {timeout_s} s.")
+            raise DeploymentError(f"The server on {self.url} did not stop within {timeout_s} s.")
 
     def __enter__(self) -> "BackgroundServer":
         return self.start()
