@@ -28,6 +28,7 @@ falling, and the data drifts away from what the model was trained on.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from typing import Any, Callable
@@ -59,6 +60,9 @@ DEFAULT_LATENCY_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500
 """Upper bounds of the latency histogram's buckets, in ms (Prometheus gets them in seconds)."""
 
 TASKS = ("classification", "regression")
+
+RESERVED_LABELS = ("le", "quantile", "error")
+"""Label names ``to_prometheus`` writes itself, so the constructor's ``labels`` may not use them."""
 
 
 class ModelMonitor:
@@ -116,7 +120,10 @@ class ModelMonitor:
         is not a positive finite number of seconds, ``task`` is not
         ``"classification"``, ``"regression"`` or None, or
         ``latency_buckets_ms`` is not a non-empty, strictly increasing
-        sequence of positive numbers.
+        sequence of positive numbers, or a key of ``labels`` is not a
+        Prometheus label name (letters, digits and ``_``, not starting with a
+        digit) or is one the monitor uses itself (``le``, ``quantile``,
+        ``error``).
 
         A design that meets the cost and memory promises: numpy arrays of
         ``window_size`` slots for the latencies, the times (s) and whether each

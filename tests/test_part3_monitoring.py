@@ -223,6 +223,15 @@ def test_rows_of_another_width_are_refused():
         monitor.log_prediction(np.array([1.0, 2.0]), 0, 1.0)
 
 
+def test_a_numpy_row_of_text_after_good_rows_is_refused_and_nothing_is_logged():
+    monitor = ModelMonitor()
+    monitor.log_prediction(np.array([1.0, 2.0]), 0, 1.0)
+    with pytest.raises(ValidationError, match="features"):
+        monitor.log_prediction(np.array(["1.5", "fast"]), 0, 1.0)
+    assert monitor.get_metrics()["total_predictions"] == 1
+    np.testing.assert_array_equal(monitor.recent_features(), [[1.0, 2.0]])
+
+
 @pytest.mark.parametrize("latency_ms", [-1.0, math.nan, math.inf, None, "fast"])
 def test_impossible_latency_is_refused_and_nothing_is_logged(latency_ms):
     monitor = ModelMonitor()
@@ -255,6 +264,8 @@ def test_features_that_are_not_rows_of_numbers_are_refused_and_nothing_is_logged
     ({"latency_buckets_ms": ()}, "latency_buckets_ms"),
     ({"latency_buckets_ms": (5.0, 1.0)}, "latency_buckets_ms"),
     ({"latency_buckets_ms": (0.0, 1.0)}, "latency_buckets_ms"),
+    ({"labels": {"model-name": "x"}}, "label name 'model-name'"),
+    ({"labels": {"le": "x"}}, "label name 'le'"),
 ])
 def test_impossible_monitor_settings_are_refused(options, match):
     with pytest.raises(ValidationError, match=match):

@@ -28,6 +28,7 @@ falling, and the data drifts away from what the model was trained on.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from typing import Any, Callable
@@ -59,6 +60,9 @@ DEFAULT_LATENCY_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500
 """Upper bounds of the latency histogram's buckets, in ms (Prometheus gets them in seconds)."""
 
 TASKS = ("classification", "regression")
+
+RESERVED_LABELS = ("le", "quantile", "error")
+"""Label names ``to_prometheus`` writes itself, so the constructor's ``labels`` may not use them."""
 
 ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
 _LABELLED = object()
@@ -141,7 +145,10 @@ class ModelMonitor:
         is not a positive finite number of seconds, ``task`` is not
         ``"classification"``, ``"regression"`` or None, or
         ``latency_buckets_ms`` is not a non-empty, strictly increasing
-        sequence of positive numbers.
+        sequence of positive numbers, or a key of ``labels`` is not a
+        Prometheus label name (letters, digits and ``_``, not starting with a
+        digit) or is one the monitor uses itself (``le``, ``quantile``,
+        ``error``).
 
         A design that meets the cost and memory promises: numpy arrays of
         ``window_size`` slots for the latencies, the times (s) and whether each
@@ -178,6 +185,11 @@ class ModelMonitor:
             raise ValidationError(
                 f"ModelMonitor: latency_buckets_ms {latency_buckets_ms!r} must be increasing positive numbers."
             )
+        for key in labels or {}:
+            if not (isinstance(key, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key)) or key in RESERVED_LABELS:
+                raise ValidationError(
+                    f"ModelMonitor: label name {key!r} must be a Prometheus label name other than {RESERVED_LABELS}."
+                )
         self.window_size, self.window_s, self.feature_window = window_size, window_s, feature_window
         self.task = task
         self._clock = clock
@@ -282,8 +294,9 @@ class ModelMonitor:
     def _store_rows(self, features: Any, now: float) -> None:
         """Copy one row or a batch of rows into the rows' ring buffer."""
         rows = self._rows
-        if rows is not None and type(features) is np.ndarray and features.shape == rows.shape[1:]:
-            slot = self._rows_seen % self.feature_window  # the fast path: one numpy row of the right width
+        if type(features) is np.ndarray and features.dtype == np.float64 and rows is not None \
+                and features.shape == rows.shape[1:]:
+            slot = self._rows_seen % self.feature_window  # the fast path: one float row of the right width
             rows[slot] = features
             self._row_time_s[slot] = now
             self._rows_seen += 1
