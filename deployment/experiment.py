@@ -264,9 +264,11 @@ class ABTest:
     def record_many(self, variant: str, values: Iterable[float]) -> None:
         """Record many users' outcomes for ``variant`` at once.
 
-        Raises ValidationError for an unknown variant, a value that is not
-        a finite number, or (for conversions) a value other than 0 or 1;
-        nothing of a refused batch is recorded.
+        ``values`` is a number, a list, an array, a pandas Series or any
+        iterable of numbers (bools count as 0 and 1). Raises
+        ValidationError for an unknown variant, a value that is not a
+        finite number (a string "1" is not a number), or (for conversions)
+        a value other than 0 or 1; nothing of a refused batch is recorded.
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write ABTest.record_many(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."

@@ -69,8 +69,9 @@ def simulate_ab_test(
     ``converted`` (0 or 1).
 
     Raises ValidationError for other than two variants, ``X`` not 2-D or
-    not matching ``y``, ``n_users`` not a positive integer, or a
-    conversion probability outside [0, 1].
+    not matching ``y``, ``n_users`` or ``batch_size`` not a positive
+    integer, a conversion probability outside [0, 1], or bad ``weights``
+    (as ``TrafficRouter``).
 
     >>> test, log = simulate_ab_test({"v1.1.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
     ...                              n_users=110_000, min_samples=53_729, seed=0, progress=False)

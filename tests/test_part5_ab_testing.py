@@ -281,12 +281,28 @@ def test_counts_means_and_lift_of_conversions():
     assert result.relative_lift == pytest.approx((16 / 101 - 0.10) / 0.10)
 
 
-@pytest.mark.parametrize("value", [2, -1, 0.5, math.nan])
+@pytest.mark.parametrize("value", [2, -1, 0.5, math.nan, "1", None])
 def test_conversion_outcomes_must_be_zero_or_one(value):
     test = ABTest("control", "treatment")
     with pytest.raises(ValidationError):
         test.record_many("control", [0, 1, value])
     assert test.counts() == {"control": 0, "treatment": 0}
+
+
+@pytest.mark.parametrize("values", [[math.inf], ["3.5"], [None]], ids=["infinite", "string", "none"])
+def test_numeric_outcomes_must_be_finite_numbers(values):
+    test = ABTest("control", "treatment", metric="numeric")
+    with pytest.raises(ValidationError):
+        test.record_many("treatment", [1.0] + values)
+    assert test.counts() == {"control": 0, "treatment": 0}
+
+
+def test_outcomes_come_as_numbers_lists_arrays_or_iterables():
+    test = ABTest("control", "treatment")
+    test.record("control", 1)
+    test.record_many("control", np.array([True, False]))
+    test.record_many("control", (value for value in [0, 0, 1]))
+    assert test.counts() == {"control": 6, "treatment": 0}
 
 
 def test_unknown_variant_is_refused():
@@ -525,6 +541,18 @@ def test_simulation_finds_the_more_accurate_version_better():
     result = test.result()
     assert result.absolute_lift > 0
     assert result.decision == "ship treatment"
+
+
+@pytest.mark.parametrize("kwargs", [{"n_users": 0}, {"batch_size": 0}, {"weights": {}},
+                                    {"conversion_if_correct": 1.5}, {"conversion_if_wrong": math.nan}])
+def test_simulation_refuses_bad_settings(kwargs):
+    with pytest.raises(ValidationError):
+        _simulate(**{"n_users": 100, **kwargs})
+
+
+def test_simulation_compares_exactly_two_versions():
+    with pytest.raises(ValidationError):
+        simulate_ab_test({"a": V1, "b": V2, "c": V1}, CANCER.X_test, CANCER.y_test, n_users=100, progress=False)
 
 
 def test_simulation_progress_bar_can_be_shown_or_hidden(capsys):

@@ -320,21 +320,21 @@ class ABTest:
     def record_many(self, variant: str, values: Iterable[float]) -> None:
         """Record many users' outcomes for ``variant`` at once.
 
-        Raises ValidationError for an unknown variant, a value that is not
-        a finite number, or (for conversions) a value other than 0 or 1;
-        nothing of a refused batch is recorded.
+        ``values`` is a number, a list, an array, a pandas Series or any
+        iterable of numbers (bools count as 0 and 1). Raises
+        ValidationError for an unknown variant, a value that is not a
+        finite number (a string "1" is not a number), or (for conversions)
+        a value other than 0 or 1; nothing of a refused batch is recorded.
         """
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         if variant not in self.stats:
             raise ValidationError(f"Unknown variant {variant!r}; this test compares {list(self.stats)}.")
-        if np.isscalar(values):
-            values = [values]
-        elif not hasattr(values, "__len__"):
-            values = list(values)  # a generator
-        try:
-            array = np.asarray(values, dtype=np.float64).ravel()
-        except (TypeError, ValueError):
-            raise ValidationError(f"Outcomes for {variant!r} must be numbers.") from None
+        if hasattr(values, "__iter__") and not hasattr(values, "__len__"):
+            values = list(values)  # a generator: numpy needs a sequence
+        array = np.asarray(values)
+        if array.dtype.kind not in "biuf":  # bool, int, unsigned, float: no strings, None or objects
+            raise ValidationError(f"Outcomes for {variant!r} must be numbers, got {array.dtype} values.")
+        array = array.astype(np.float64).ravel()
         if not np.isfinite(array).all():
             raise ValidationError(f"Outcomes for {variant!r} must be finite numbers.")
         if self.metric == "conversion" and not np.isin(array, (0.0, 1.0)).all():

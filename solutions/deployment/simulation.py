@@ -69,8 +69,9 @@ def simulate_ab_test(
     ``converted`` (0 or 1).
 
     Raises ValidationError for other than two variants, ``X`` not 2-D or
-    not matching ``y``, ``n_users`` not a positive integer, or a
-    conversion probability outside [0, 1].
+    not matching ``y``, ``n_users`` or ``batch_size`` not a positive
+    integer, a conversion probability outside [0, 1], or bad ``weights``
+    (as ``TrafficRouter``).
 
     >>> test, log = simulate_ab_test({"v1.1.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
     ...                              n_users=110_000, min_samples=53_729, seed=0, progress=False)
@@ -84,12 +85,15 @@ def simulate_ab_test(
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or len(X) == 0 or len(X) != len(y):
         raise ValidationError(f"X must be 2-D with one label in y per row; got X {X.shape} and y {y.shape}.")
-    if isinstance(n_users, bool) or not isinstance(n_users, int) or n_users < 1:
-        raise ValidationError(f"n_users must be a positive integer, got {n_users!r}.")
+    for name, count in (("n_users", n_users), ("batch_size", batch_size)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValidationError(f"simulate_ab_test {name} must be a positive integer, got {count!r}.")
     for name, rate in (("conversion_if_correct", conversion_if_correct), ("conversion_if_wrong", conversion_if_wrong)):
         if not 0 <= rate <= 1:
             raise ValidationError(f"{name} must be a probability in [0, 1], got {rate}.")
-    router = TrafficRouter(variants, weights or {name: 0.5 for name in names}, salt=f"sim-{seed}")
+    if weights is None:
+        weights = {name: 0.5 for name in names}
+    router = TrafficRouter(variants, weights, salt=f"sim-{seed}")
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(X), size=n_users)
     draws = rng.random(n_users)  # one draw per user, whatever version serves them
