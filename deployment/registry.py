@@ -161,9 +161,9 @@ class ModelRegistry:
         ``registered_at`` (``utc_timestamp`` of the clock). The new version
         starts in stage ``"none"`` (nothing is added to the stage file).
 
-        Raises ValidationError for a bad name or version, an existing
-        version, or a model or metadata that Part 1's ``save_model``
-        refuses. A refused registration leaves no trace: not even the
+        Raises ValidationError for a bad name or version, metadata that is
+        not a dict, an existing version, or a model or metadata that Part
+        1's ``save_model`` refuses. A refused registration leaves no trace: not even the
         model's folder when it would have been the first version.
 
         Steps: check the name and the version (no disk touched yet); then,

@@ -161,8 +161,9 @@ def _files_under(folder: Path) -> list[str]:
     ("1.0.0", LinearRegression(), None),
     ("1.0.0", MODELS[0.0], {"accuracy": float("nan")}),
     ("1.0.0", MODELS[0.0], {"owner": object()}),
+    ("1.0.0", MODELS[0.0], [("accuracy", 0.9)]),
     ("1.0", MODELS[0.0], None),
-], ids=["unfitted", "nan-accuracy", "metadata-not-json", "bad-version"])
+], ids=["unfitted", "nan-accuracy", "metadata-not-json", "metadata-not-a-dict", "bad-version"])
 def test_a_refused_first_registration_leaves_no_trace(registry, root, version, model, metadata):
     registry.register_model("wine", "1.0.0", MODELS[0.0])
     before = _files_under(root)

@@ -239,9 +239,11 @@ class ModelRegistry:
         folder = self._model_folder(name)
         with FileLock(self.root / LOCK_FILE, timeout=self.lock_timeout_s):
             for parent in (self.root, folder):
-                if parent.is_dir():
-                    for entry in parent.glob(".*.tmp"):
-                        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                for leftover in parent.glob(".*.tmp"):  # nothing when the folder does not exist
+                    if leftover.is_dir():
+                        shutil.rmtree(leftover)
+                    else:
+                        leftover.unlink()
             yield folder
     ### END SOLUTION
 
@@ -265,9 +267,9 @@ class ModelRegistry:
         ``registered_at`` (``utc_timestamp`` of the clock). The new version
         starts in stage ``"none"`` (nothing is added to the stage file).
 
-        Raises ValidationError for a bad name or version, an existing
-        version, or a model or metadata that Part 1's ``save_model``
-        refuses. A refused registration leaves no trace: not even the
+        Raises ValidationError for a bad name or version, metadata that is
+        not a dict, an existing version, or a model or metadata that Part
+        1's ``save_model`` refuses. A refused registration leaves no trace: not even the
         model's folder when it would have been the first version.
 
         Steps: check the name and the version (no disk touched yet); then,
@@ -290,6 +292,8 @@ class ModelRegistry:
         ### BEGIN SOLUTION part=4 section="2. Registering a version"
         _check_name(name)
         validate_version(version)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValidationError(f"The metadata of {name} {version} must be a dict, got {type(metadata).__name__}.")
         metadata = dict(metadata or {})
         with self._writing(name) as folder:
             if folder.is_dir():
