@@ -581,6 +581,13 @@ def test_a_dataframe_reference_names_the_features():
     assert [f["feature"] for f in result["features"]] == ["age", "income"]
 
 
+def test_dataframes_with_columns_in_another_order_are_refused():
+    rng = np.random.default_rng(8)
+    reference = pd.DataFrame(rng.normal(size=(200, 2)), columns=["age", "income"])
+    with pytest.raises(ValidationError, match="columns"):
+        detect_data_drift(reference[["income", "age"]], reference)
+
+
 def test_the_monitor_checks_its_own_recent_rows_for_drift():
     rng = np.random.default_rng(9)
     reference = rng.normal(size=(2_000, 3))

@@ -126,6 +126,12 @@ def _as_samples(
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """Both samples as finite 2-D float arrays of the same width, and the feature names."""
     new, reference = _as_sample(new_data, new_label), _as_sample(reference_data, "reference_data")
+    if isinstance(new_data, pd.DataFrame) and isinstance(reference_data, pd.DataFrame) \
+            and list(new_data.columns) != list(reference_data.columns):
+        raise ValidationError(
+            f"Drift check: {new_label} has columns {list(new_data.columns)}, "
+            f"but reference_data has {list(reference_data.columns)} (same names, same order)."
+        )
     if new.shape[1] != reference.shape[1]:
         raise ValidationError(
             f"Drift check: {new_label} has {new.shape[1]} features but reference_data has {reference.shape[1]}."
@@ -176,8 +182,10 @@ def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
     largest one is among those. Equal to
     ``scipy.stats.ks_2samp(reference[:, j], new[:, j]).statistic`` to 1e-12.
 
-    Raises ValidationError for samples with different feature counts, fewer
-    than 2 rows, or values that are NaN or infinite.
+    Raises ValidationError, with a message naming the sample (and the row
+    and column of a bad value), for samples that are not 1-D or 2-D arrays
+    of numbers, have different feature counts or fewer than 2 rows, hold
+    NaN or infinite values, or are two DataFrames whose columns differ.
 
     >>> ks_statistics([[0.0], [1.0]], [[2.0], [3.0]])
     array([1.])
@@ -272,7 +280,8 @@ def detect_data_drift(
 
     Both are 2-D (rows x features; a 1-D array is one feature); a pandas
     DataFrame as ``reference_data`` names the features by its columns,
-    otherwise features are numbered from 0. Returns::
+    otherwise features are numbered from 0. When both are DataFrames, their
+    columns must be the same, in the same order. Returns::
 
         {"is_drift": bool, "score": float, "method": str, "alpha": float, "threshold": float,
          "features": [{"feature": 0, "statistic": 0.031, "p_value": 0.72, "drifted": False}, ...]}
@@ -292,8 +301,8 @@ def detect_data_drift(
 
     ``p_value`` is None for the methods that have none. ``is_drift`` is True
     when any feature drifted. Raises ValidationError for an unknown method,
-    an ``alpha`` outside (0, 1), or bad samples (different feature counts,
-    fewer than 2 rows, NaN or infinite values).
+    an ``alpha`` that is not a number strictly between 0 and 1, or bad
+    samples (as ``ks_statistics``).
 
     >>> rng = np.random.default_rng(1)
     >>> detect_data_drift(rng.normal(size=(500, 2)), rng.normal(size=(500, 2)))["is_drift"]
