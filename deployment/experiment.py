@@ -159,6 +159,10 @@ def required_sample_size(
     small next to the rates (10% -> 12%, 50% -> 55%) and drifts apart, by
     up to about 15%, for large changes near 0% or 100% (1% -> 6%).
 
+    Raises ValidationError for a ``baseline_rate`` outside (0, 1), an
+    effect of 0 or one that takes the rate outside (0, 1), or ``alpha`` or
+    ``power`` outside (0, 1).
+
     >>> required_sample_size(0.10, 0.02)
     3841
     """
