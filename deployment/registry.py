@@ -163,10 +163,12 @@ class ModelRegistry:
 
         Raises ValidationError for a bad name or version, metadata that is
         not a dict, an existing version, or a model or metadata that Part
-        1's ``save_model`` refuses. A refused registration leaves no trace: not even the
-        model's folder when it would have been the first version.
+        1's ``save_model`` refuses. A refused registration leaves no trace:
+        not even the model's folder when it would have been the first
+        version.
 
-        Steps: check the name and the version (no disk touched yet); then,
+        Steps: check the name, the version and that ``metadata`` is a dict
+        or None (no disk touched yet); then,
         holding the lock (see the class docstring), refuse an existing
         version; make a hidden temporary folder in ``root``
         (``tempfile.mkdtemp(dir=root, prefix=".", suffix=".tmp")``) and

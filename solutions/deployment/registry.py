@@ -269,10 +269,12 @@ class ModelRegistry:
 
         Raises ValidationError for a bad name or version, metadata that is
         not a dict, an existing version, or a model or metadata that Part
-        1's ``save_model`` refuses. A refused registration leaves no trace: not even the
-        model's folder when it would have been the first version.
+        1's ``save_model`` refuses. A refused registration leaves no trace:
+        not even the model's folder when it would have been the first
+        version.
 
-        Steps: check the name and the version (no disk touched yet); then,
+        Steps: check the name, the version and that ``metadata`` is a dict
+        or None (no disk touched yet); then,
         holding the lock (see the class docstring), refuse an existing
         version; make a hidden temporary folder in ``root``
         (``tempfile.mkdtemp(dir=root, prefix=".", suffix=".tmp")``) and
@@ -415,7 +417,7 @@ class ModelRegistry:
         >>> model = registry.load_model("cancer", "production")
         """
         ### BEGIN SOLUTION part=4 section="3. Listing and loading versions"
-        path = self._checked_model_file(name, version)[0]
+        path, _serialized = self._checked_model_file(name, version)
         return load_model_file(path)
         ### END SOLUTION
 
@@ -430,7 +432,8 @@ class ModelRegistry:
         0.972
         """
         ### BEGIN SOLUTION part=4 section="3. Listing and loading versions"
-        return dict(self._checked_model_file(name, version)[1].metadata)
+        _path, serialized = self._checked_model_file(name, version)
+        return dict(serialized.metadata)
         ### END SOLUTION
 
     ### BEGIN SOLUTION part=4 section="3. Listing and loading versions"
