@@ -460,7 +460,7 @@ def test_a_hand_edited_history_that_does_not_add_up_is_refused(three_versions, r
     state = json.loads(stage_file.read_text())
     del state["history"][0]  # now 1.0.0 leaves staging without ever entering it
     stage_file.write_text(json.dumps(state))
-    with pytest.raises(ModelFormatError, match="history"):
+    with pytest.raises(ModelFormatError, match="stages.json"):
         three_versions.get_stages("diabetes")
 
 

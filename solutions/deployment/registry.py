@@ -468,7 +468,9 @@ class ModelRegistry:
 
         The versions come from ``list_versions``; each one's stage is the
         ``to_stage`` of its last transition in the stage file's history, or
-        ``"none"``. Raises ModelNotFoundError for an unknown name.
+        ``"none"``. Raises ModelNotFoundError for an unknown name, and
+        ModelFormatError for a damaged stage file (checked as in
+        ``get_stage_history``).
 
         >>> registry.get_stages("cancer")
         {'1.0.0': 'archived', '1.1.0': 'production', '2.0.0': 'staging'}
