@@ -260,7 +260,10 @@ class ABTest:
         )
 
     def record(self, variant: str, value: float) -> None:
-        """Record one user's outcome for ``variant`` (0/1 for conversions)."""
+        """Record one user's outcome for ``variant`` (0/1 for conversions), as ``record_many``.
+
+        >>> test.record("v2.0.0", 1)     # one more user of v2.0.0 converted
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write ABTest.record(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
         )
@@ -273,6 +276,11 @@ class ABTest:
         ValidationError for an unknown variant, a value that is not a
         finite number (a string "1" is not a number), or (for conversions)
         a value other than 0 or 1; nothing of a refused batch is recorded.
+
+        >>> test.record_many("v1.1.0", np.array([0, 0, 1]))
+        >>> test.record_many("v1.1.0", [0, 2])
+        Traceback (most recent call last):
+        deployment.errors.ValidationError: Conversion outcomes for 'v1.1.0' must be 0 or 1, got 2.0.
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write ABTest.record_many(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
@@ -297,7 +305,11 @@ class ABTest:
         )
 
     def counts(self) -> dict[str, int]:
-        """How many outcomes each variant has recorded."""
+        """How many outcomes each variant has recorded, control first.
+
+        >>> test.counts()
+        {'v1.1.0': 3, 'v2.0.0': 1}
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write ABTest.counts(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
         )

@@ -113,7 +113,14 @@ class CanaryRollout:
 
     @property
     def candidate_share(self) -> float:
-        """The candidate's current share of users (0.0 before start and after a rollback)."""
+        """The candidate's current share of users, read from the router's weights.
+
+        0.0 before ``start`` and after a rollback, ``steps[step_index]``
+        while running, 1.0 once completed.
+
+        >>> rollout.candidate_share      # after start() with the default steps
+        0.01
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write CanaryRollout.candidate_share(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
         )
@@ -122,6 +129,9 @@ class CanaryRollout:
         """``{"baseline": {...}, "candidate": {...}}``: each version's error_rate and p95_latency_ms now.
 
         A metric that is missing or None (no traffic yet) is NaN.
+
+        >>> rollout.metrics()            # the candidate's monitor has no latencies yet: p95 None
+        {'baseline': {'error_rate': 0.0, 'p95_latency_ms': 11.1}, 'candidate': {'error_rate': 0.0, 'p95_latency_ms': nan}}
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write CanaryRollout.metrics(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
@@ -180,6 +190,13 @@ class CanaryRollout:
         in a simulation, advances the fake clock). Returns the final
         status: ``"completed"``, ``"rolled back"``, or ``"running"`` if
         ``max_checks`` ran out first.
+
+        >>> def send_traffic(rollout):
+        ...     for i in range(400):
+        ...         rollout.predict(X[:1], user_id=f"user-{i}")
+        ...     clock.advance(30)               # a fake clock: 30 s pass
+        >>> rollout.run(send_traffic)
+        'completed'
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write CanaryRollout.run(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
@@ -206,9 +223,11 @@ class ShadowDeployment:
     its latency to the request; a production system sends the copy
     asynchronously (a queue, a thread pool, or the proxy mirroring it).
 
-    >>> shadow = ShadowDeployment(v1_api, v2_model)
-    >>> shadow.predict(X[:5])["predictions"]     # v1's answers
-    >>> shadow.agreement_rate()                  # share of rows where v2 agreed
+    >>> shadow = ShadowDeployment(v1, v2)         # the notebook's models; an InferenceAPI works too
+    >>> for start in range(0, len(X_test), 10):
+    ...     _ = shadow.predict(X_test[start:start + 10])   # v1's answers
+    >>> shadow.agreement_rate()                   # share of rows where v2 agreed
+    0.8951...
     """
 
     def __init__(self, primary: Any, shadow: Any, *, atol: float = 0.0, log_size: int = 10_000) -> None:
@@ -217,7 +236,16 @@ class ShadowDeployment:
         )
 
     def predict(self, instances: Any) -> Any:
-        """The primary's answer, unchanged; the shadow's is only logged."""
+        """The primary's answer, unchanged; the shadow's is only logged.
+
+        Copy the instances, ask the primary, then ask the shadow (catching
+        any exception), compare, update the counts and append to ``log``.
+
+        >>> shadow.predict(X_test[18:21])   # the primary's answer, whatever the shadow said
+        array([1, 0, 0])
+        >>> shadow.log[-1]
+        {'rows': 3, 'agreed': 2, 'primary': [1, 0, 0], 'shadow': [1, 0, 1], 'error': None}
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write ShadowDeployment.predict(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
         )
@@ -232,7 +260,11 @@ class ShadowDeployment:
         )
 
     def summary(self) -> dict[str, Any]:
-        """``{"requests", "rows", "agreement_rate", "shadow_errors"}`` since creation."""
+        """``{"requests", "rows", "agreement_rate", "shadow_errors"}`` since creation.
+
+        >>> shadow.summary()
+        {'requests': 15, 'rows': 143, 'agreement_rate': 0.895..., 'shadow_errors': 0}
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write ShadowDeployment.summary(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
         )

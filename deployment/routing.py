@@ -127,7 +127,11 @@ class TrafficRouter:
 
     @property
     def weights(self) -> dict[str, float]:
-        """The current weights of every variant (0 included), as a new dict: changing it changes nothing."""
+        """The current weights of every variant (0 included), as a new dict: changing it changes nothing.
+
+        >>> router.weights
+        {'v1.1.0': 0.5, 'v2.0.0': 0.5}
+        """
         raise NotImplementedError(
             "Part 5 (A/B testing): write TrafficRouter.weights(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
         )

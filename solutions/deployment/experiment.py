@@ -200,15 +200,15 @@ def required_sample_size(
     ### BEGIN SOLUTION part=5 section="5. How many users you need"
     p1, p2 = float(baseline_rate), float(baseline_rate) + float(minimum_detectable_effect)
     if not 0 < p1 < 1:
-        raise ValidationError(f"baseline_rate must be between 0 and 1, got {baseline_rate}.")
+        raise ValidationError(f"required_sample_size: baseline_rate must be between 0 and 1, got {baseline_rate}.")
     if minimum_detectable_effect == 0 or not 0 < p2 < 1:
         raise ValidationError(
-            f"minimum_detectable_effect must be non-zero and keep the rate between 0 and 1, "
+            f"required_sample_size: minimum_detectable_effect must be non-zero and keep the rate between 0 and 1, "
             f"got {minimum_detectable_effect} on a baseline of {baseline_rate}."
         )
     for name, value in (("alpha", alpha), ("power", power)):
         if not 0 < value < 1:
-            raise ValidationError(f"{name} must be between 0 and 1, got {value}.")
+            raise ValidationError(f"required_sample_size: {name} must be between 0 and 1, got {value}.")
     pooled = (p1 + p2) / 2
     z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
     root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_power * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
@@ -302,13 +302,13 @@ class ABTest:
     ) -> None:
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         if metric not in METRICS:
-            raise ValidationError(f"metric must be one of {METRICS}, got {metric!r}.")
+            raise ValidationError(f"ABTest metric must be one of {METRICS}, got {metric!r}.")
         if control == treatment:
-            raise ValidationError(f"control and treatment must differ, both are {control!r}.")
+            raise ValidationError(f"ABTest control and treatment must differ, both are {control!r}.")
         if not 0 < alpha < 1:
-            raise ValidationError(f"alpha must be between 0 and 1, got {alpha}.")
+            raise ValidationError(f"ABTest alpha must be between 0 and 1, got {alpha}.")
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 2:
-            raise ValidationError(f"min_samples must be an integer of at least 2, got {min_samples!r}.")
+            raise ValidationError(f"ABTest min_samples must be an integer of at least 2, got {min_samples!r}.")
         self.control, self.treatment = control, treatment
         self.metric, self.alpha, self.min_samples = metric, alpha, min_samples
         self.higher_is_better = higher_is_better
@@ -316,7 +316,10 @@ class ABTest:
         ### END SOLUTION
 
     def record(self, variant: str, value: float) -> None:
-        """Record one user's outcome for ``variant`` (0/1 for conversions)."""
+        """Record one user's outcome for ``variant`` (0/1 for conversions), as ``record_many``.
+
+        >>> test.record("v2.0.0", 1)     # one more user of v2.0.0 converted
+        """
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         self.record_many(variant, [value])
         ### END SOLUTION
@@ -329,6 +332,11 @@ class ABTest:
         ValidationError for an unknown variant, a value that is not a
         finite number (a string "1" is not a number), or (for conversions)
         a value other than 0 or 1; nothing of a refused batch is recorded.
+
+        >>> test.record_many("v1.1.0", np.array([0, 0, 1]))
+        >>> test.record_many("v1.1.0", [0, 2])
+        Traceback (most recent call last):
+        deployment.errors.ValidationError: Conversion outcomes for 'v1.1.0' must be 0 or 1, got 2.0.
         """
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         if variant not in self.stats:
@@ -364,11 +372,11 @@ class ABTest:
         ### BEGIN SOLUTION part=5 section="4. Deciding with a significance test"
         alpha = self.alpha if alpha is None else alpha
         if not 0 < alpha < 1:
-            raise ValidationError(f"alpha must be between 0 and 1, got {alpha}.")
+            raise ValidationError(f"ABTest.result() alpha must be between 0 and 1, got {alpha}.")
         control, treatment = self.stats[self.control], self.stats[self.treatment]
         needed = 1 if self.metric == "conversion" else 2
         if min(control.count, treatment.count) < needed:
-            raise ValidationError(f"result() needs at least {needed} outcome(s) per variant; "
+            raise ValidationError(f"ABTest.result() needs at least {needed} outcome(s) per variant; "
                                   f"have {self.counts()}.")
         lift = treatment.mean - control.mean
         if self.metric == "conversion":
@@ -413,7 +421,11 @@ class ABTest:
         ### END SOLUTION
 
     def counts(self) -> dict[str, int]:
-        """How many outcomes each variant has recorded."""
+        """How many outcomes each variant has recorded, control first.
+
+        >>> test.counts()
+        {'v1.1.0': 3, 'v2.0.0': 1}
+        """
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         return {name: s.count for name, s in self.stats.items()}
         ### END SOLUTION

@@ -114,7 +114,7 @@ class CanaryRollout:
             raise ValidationError(f"The last canary step must be 1.0 (every user), got {steps[-1]}.")
         for name, monitor in (("baseline_monitor", baseline_monitor), ("candidate_monitor", candidate_monitor)):
             if not callable(getattr(monitor, "get_metrics", None)):
-                raise ValidationError(f"{name} has no get_metrics method.")
+                raise ValidationError(f"CanaryRollout {name} has no get_metrics method.")
         for name, value, lowest in (("max_error_rate_increase", max_error_rate_increase, 0),
                                     ("max_p95_latency_ratio", max_p95_latency_ratio, 1),
                                     ("min_step_duration_s", min_step_duration_s, 0),
@@ -122,7 +122,7 @@ class CanaryRollout:
             if not value >= lowest:  # NaN too
                 raise ValidationError(f"CanaryRollout {name} must be >= {lowest}, got {value}.")
         if len(names) != 2 or names[0] == names[1]:
-            raise ValidationError(f"names must be two different names (baseline, candidate), got {names!r}.")
+            raise ValidationError(f"CanaryRollout names must be two different names (baseline, candidate), got {names!r}.")
         self.baseline_name, self.candidate_name = names
         self.router = TrafficRouter({self.candidate_name: candidate, self.baseline_name: baseline},
                                     self._weights(0.0))
@@ -167,7 +167,14 @@ class CanaryRollout:
 
     @property
     def candidate_share(self) -> float:
-        """The candidate's current share of users (0.0 before start and after a rollback)."""
+        """The candidate's current share of users, read from the router's weights.
+
+        0.0 before ``start`` and after a rollback, ``steps[step_index]``
+        while running, 1.0 once completed.
+
+        >>> rollout.candidate_share      # after start() with the default steps
+        0.01
+        """
         ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         return self.router.weights[self.candidate_name]
         ### END SOLUTION
@@ -176,6 +183,9 @@ class CanaryRollout:
         """``{"baseline": {...}, "candidate": {...}}``: each version's error_rate and p95_latency_ms now.
 
         A metric that is missing or None (no traffic yet) is NaN.
+
+        >>> rollout.metrics()            # the candidate's monitor has no latencies yet: p95 None
+        {'baseline': {'error_rate': 0.0, 'p95_latency_ms': 11.1}, 'candidate': {'error_rate': 0.0, 'p95_latency_ms': nan}}
         """
         ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         out = {}
@@ -238,7 +248,7 @@ class CanaryRollout:
         """
         ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         if self.status == "pending":
-            raise ValidationError("Call start() before check().")
+            raise ValidationError("CanaryRollout.check() needs a started rollout: call start() first.")
         if self.status != "running":
             return self.status
         metrics, served = self.metrics(), self.served[self.candidate_name]
@@ -270,6 +280,13 @@ class CanaryRollout:
         in a simulation, advances the fake clock). Returns the final
         status: ``"completed"``, ``"rolled back"``, or ``"running"`` if
         ``max_checks`` ran out first.
+
+        >>> def send_traffic(rollout):
+        ...     for i in range(400):
+        ...         rollout.predict(X[:1], user_id=f"user-{i}")
+        ...     clock.advance(30)               # a fake clock: 30 s pass
+        >>> rollout.run(send_traffic)
+        'completed'
         """
         ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         if self.status == "pending":
@@ -303,16 +320,18 @@ class ShadowDeployment:
     its latency to the request; a production system sends the copy
     asynchronously (a queue, a thread pool, or the proxy mirroring it).
 
-    >>> shadow = ShadowDeployment(v1_api, v2_model)
-    >>> shadow.predict(X[:5])["predictions"]     # v1's answers
-    >>> shadow.agreement_rate()                  # share of rows where v2 agreed
+    >>> shadow = ShadowDeployment(v1, v2)         # the notebook's models; an InferenceAPI works too
+    >>> for start in range(0, len(X_test), 10):
+    ...     _ = shadow.predict(X_test[start:start + 10])   # v1's answers
+    >>> shadow.agreement_rate()                   # share of rows where v2 agreed
+    0.8951...
     """
 
     def __init__(self, primary: Any, shadow: Any, *, atol: float = 0.0, log_size: int = 10_000) -> None:
         ### BEGIN SOLUTION part=5 section="8. Shadow mode"
         for name, variant in (("primary", primary), ("shadow", shadow)):
             if not callable(getattr(variant, "predict", None)):
-                raise ValidationError(f"The {name} version has no predict method.")
+                raise ValidationError(f"ShadowDeployment {name} version has no predict method.")
         if not atol >= 0:  # NaN too
             raise ValidationError(f"ShadowDeployment atol must be >= 0, got {atol}.")
         if log_size < 1:
@@ -323,7 +342,16 @@ class ShadowDeployment:
         ### END SOLUTION
 
     def predict(self, instances: Any) -> Any:
-        """The primary's answer, unchanged; the shadow's is only logged."""
+        """The primary's answer, unchanged; the shadow's is only logged.
+
+        Copy the instances, ask the primary, then ask the shadow (catching
+        any exception), compare, update the counts and append to ``log``.
+
+        >>> shadow.predict(X_test[18:21])   # the primary's answer, whatever the shadow said
+        array([1, 0, 0])
+        >>> shadow.log[-1]
+        {'rows': 3, 'agreed': 2, 'primary': [1, 0, 0], 'shadow': [1, 0, 1], 'error': None}
+        """
         ### BEGIN SOLUTION part=5 section="8. Shadow mode"
         copy = deepcopy(instances)
         answer = self.primary.predict(instances)
@@ -359,7 +387,11 @@ class ShadowDeployment:
         ### END SOLUTION
 
     def summary(self) -> dict[str, Any]:
-        """``{"requests", "rows", "agreement_rate", "shadow_errors"}`` since creation."""
+        """``{"requests", "rows", "agreement_rate", "shadow_errors"}`` since creation.
+
+        >>> shadow.summary()
+        {'requests': 15, 'rows': 143, 'agreement_rate': 0.895..., 'shadow_errors': 0}
+        """
         ### BEGIN SOLUTION part=5 section="8. Shadow mode"
         return {"requests": self.requests, "rows": self.rows,
                 "agreement_rate": self.agreement_rate(), "shadow_errors": self.shadow_errors}

@@ -168,7 +168,11 @@ class TrafficRouter:
 
     @property
     def weights(self) -> dict[str, float]:
-        """The current weights of every variant (0 included), as a new dict: changing it changes nothing."""
+        """The current weights of every variant (0 included), as a new dict: changing it changes nothing.
+
+        >>> router.weights
+        {'v1.1.0': 0.5, 'v2.0.0': 0.5}
+        """
         ### BEGIN SOLUTION part=5 section="2. Routing users to versions"
         return dict(self._state[2])
         ### END SOLUTION

@@ -84,13 +84,13 @@ def simulate_ab_test(
         raise ValidationError(f"simulate_ab_test compares exactly two variants, got {names}.")
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or len(X) == 0 or len(X) != len(y):
-        raise ValidationError(f"X must be 2-D with one label in y per row; got X {X.shape} and y {y.shape}.")
+        raise ValidationError(f"simulate_ab_test needs X 2-D with one label in y per row; got X {X.shape} and y {y.shape}.")
     for name, count in (("n_users", n_users), ("batch_size", batch_size)):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ValidationError(f"simulate_ab_test {name} must be a positive integer, got {count!r}.")
     for name, rate in (("conversion_if_correct", conversion_if_correct), ("conversion_if_wrong", conversion_if_wrong)):
         if not 0 <= rate <= 1:
-            raise ValidationError(f"{name} must be a probability in [0, 1], got {rate}.")
+            raise ValidationError(f"simulate_ab_test {name} must be a probability in [0, 1], got {rate}.")
     if weights is None:
         weights = {name: 0.5 for name in names}
     router = TrafficRouter(variants, weights, salt=f"sim-{seed}")
