@@ -319,13 +319,24 @@ class InferenceAPI:
         )
 
     def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> AdmittedRequest:
-        """Stage 1 of a request: check the key, the client's rate and the instances.
+        """Stage 1 of a request: check the key, the client's rate and the instances, in that order.
 
-        Starts the request's clock and gives it an id. The client is the API
-        key's fingerprint when there is a key, else ``client_id``, else
-        ``"anonymous"``; rate limits count per client. A refused request is
-        logged and reported to the monitor (``_record``) before its error is
-        raised: AuthenticationError, RateLimitError or ValidationError.
+        - ``started_s = self._clock()`` starts the request's clock; its id is
+          ``f"{self._id_prefix}-{next(self._ids)}"`` (unique in this process and across restarts).
+        - The client is the API key's fingerprint when there is a key
+          (``_check_api_key``), else ``client_id``, else ``"anonymous"``; rate
+          limits count per client (``_check_rate_limit(client, started_s)``).
+        - ``validate`` turns the instances into a float array.
+
+        Returns ``AdmittedRequest(request_id, client, X, started_s)``. A refused
+        request is first finished with ``_record`` (its rows: ``len(instances)``
+        for a list, tuple or array with at least one dimension, else 0; and the
+        error), then its error is raised: AuthenticationError, RateLimitError or
+        ValidationError.
+
+        >>> admitted = api.admit([[0.1] * 30], client_id="10.0.0.7")
+        >>> admitted.client, admitted.X.shape
+        ('10.0.0.7', (1, 30))
         """
         raise NotImplementedError(
             "Part 2 (the inference API): write InferenceAPI.admit(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
@@ -389,8 +400,8 @@ class InferenceAPI:
           ``request_id``, ``client``, ``rows``, ``latency_ms``, ``outcome`` and
           ``version``; never the API key (``client`` is the key's fingerprint).
 
-        >>> api._record("5f3a-1", "alice", 1, started_s=api._clock() - 0.002)   # logs, returns about 2.0
-        2.0...
+        >>> api._record("5f3a-1", "alice", 1, api._clock() - 0.002, error=RateLimitError("slow", 1.0))
+        2.0   # about: the request took 2 ms; one line logged, monitor.log_error(2.0, error) called
         """
         raise NotImplementedError(
             "Part 2 (the inference API): write InferenceAPI._record(). Read notebooks/02_inference_api.ipynb, section '6. Logging and monitoring'."

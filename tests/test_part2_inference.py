@@ -214,6 +214,13 @@ def test_instances_that_are_not_2d_are_refused(instances):
         _api().validate(instances)
 
 
+@pytest.mark.parametrize("instances", [np.array(3.0), np.zeros(WIDTH), np.zeros((1, 1, WIDTH))],
+                         ids=["0-d", "1-d", "3-d"])
+def test_predict_refuses_an_array_that_is_not_2d_with_a_validation_error(instances):
+    with pytest.raises(ValidationError, match=r"\d-D"):
+        _api().predict(instances)
+
+
 def test_wrong_width_is_refused_naming_both_widths():
     with pytest.raises(ValidationError, match=r"29.*30"):
         _api().validate([row[:-1] for row in ROWS])

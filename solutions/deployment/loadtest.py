@@ -149,7 +149,10 @@ def run_load_test(
         raise ValidationError("run_load_test: concurrency and rows_per_request must be at least 1.")
     if rate_rps is not None and rate_rps <= 0:
         raise ValidationError("run_load_test: rate_rps must be positive.")
-    rows = np.asarray(instances, dtype=np.float64)
+    try:
+        rows = np.asarray(instances, dtype=np.float64)
+    except (TypeError, ValueError):
+        rows = np.empty(0)
     if rows.ndim != 2 or len(rows) == 0:
         raise ValidationError("run_load_test: instances must be a non-empty 2-D array of rows.")
     batches = [np.take(rows, range(i, i + rows_per_request), axis=0, mode="wrap")
