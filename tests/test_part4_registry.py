@@ -537,6 +537,16 @@ def test_register_killed_midway_leaves_the_registry_readable(registry, root, kil
     assert [p for p in root.rglob("*") if p.name.endswith(".tmp")] == []
 
 
+def test_a_first_registration_killed_before_its_commit_leaves_no_model(root):
+    ModelRegistry(root)
+    child = _run_child(KILLED_REGISTER, str(root), "2")  # dies at the rename that would commit
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    registry = ModelRegistry(root)
+    assert registry.list_models() == []
+    with pytest.raises(ModelNotFoundError):
+        registry.list_versions("diabetes")
+
+
 KILLED_PROMOTE = textwrap.dedent("""
     import os, signal, sys
     from deployment import ModelRegistry
