@@ -6,6 +6,7 @@ Read with notebooks/05_ab_testing.ipynb. Run just this part with
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import statistics
@@ -98,6 +99,13 @@ def test_user_bucket_is_in_unit_interval_and_uniform():
     buckets = np.array([user_bucket(user) for user in USERS])
     assert ((buckets >= 0) & (buckets < 1)).all()
     assert stats.kstest(buckets, "uniform").pvalue > 0.01
+
+
+def test_user_bucket_is_the_documented_blake2b_hash():
+    # Any server, in any language, can route the same way from the docstring alone.
+    digest = hashlib.blake2b(b"exp-1:alice", digest_size=8).digest()
+    assert user_bucket("alice", "exp-1") == (int.from_bytes(digest, "big") >> 11) / 2**53
+    assert user_bucket(7, "exp-1") == user_bucket("7", "exp-1")
 
 
 def test_user_bucket_depends_on_the_salt():
