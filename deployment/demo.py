@@ -41,7 +41,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_until_healthy(url: str, server: subprocess.Popen, timeout_s: float = 30.0) -> None:
+def _wait_until_healthy(url: str, server: subprocess.Popen, timeout_s: float = 90.0) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout_s
