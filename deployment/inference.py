@@ -353,7 +353,7 @@ class InferenceAPI:
         - ``{"predictions": [...], "version", "timestamp"}`` (a UTC datetime,
           the same for the whole call), plus ``"fallback": True`` when the
           fallback answered. A classifier's predictions are its labels,
-          ``classes_[argmax]`` of the probabilities ``_predict_rows`` returned;
+          ``self._classes[argmax]`` of the probabilities ``_predict_rows`` returned;
           with ``method="predict_proba"`` the dict holds ``"probabilities"``
           (one list per row) and ``"classes"`` instead of ``"predictions"``.
         - ValidationError ``"row R: the model's output is not finite; ..."``

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import httpx
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deployment import APIConfig, AuthenticationError, InferenceAPI, LogisticRegression, RateLimitError, ValidationError, load_dataset
 from deployment.inference import BatchTooLargeError, ModelUnavailableError
+from deployment.loadtest import run_load_test
 from deployment.recorder import LatencyRecorder
 from deployment.server import BackgroundServer, create_app, error_response
 
@@ -133,3 +135,43 @@ def test_the_server_feeds_part3s_model_monitor_once_both_parts_are_written():
     list(text_string_to_metric_families(metrics.text))  # parses as Prometheus text
     numbers = monitor.get_metrics()
     assert numbers["total_predictions"] == 2 and numbers["error_rate"] > 0
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"version": "one"}, "version"), ({"max_batch_size": 0}, "max_batch_size"), ({"cache_size": -1}, "cache_size"),
+    ({"api_keys": "one-string"}, "api_keys"), ({"api_keys": set()}, "api_keys"),
+    ({"rate_limit_rps": 0}, "rate_limit_rps"), ({"burst": 5}, "burst"), ({"rate_limit_rps": 1, "burst": 0}, "burst"),
+    ({"latency_slo_ms": float("nan")}, "latency_slo_ms"), ({"max_error_rate": 2}, "max_error_rate"),
+    ({"fallback_model": object()}, "fallback_model"),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_config_refuses_a_bad_setting_naming_it(settings, named):
+    with pytest.raises(ValidationError, match=named):
+        APIConfig(**settings)
+
+
+def test_config_is_frozen_and_never_shows_its_keys():
+    config = APIConfig(api_keys=["k1", "k2"], rate_limit_rps=2.5)
+    assert config.api_keys == frozenset({"k1", "k2"}) and config.bucket_capacity == 3.0
+    with pytest.raises(AttributeError):
+        config.version = "2.0.0"
+    assert "k1" not in repr(config)
+
+
+class Echo:
+    """An in-process target that answers at once."""
+
+    def predict(self, instances, **_):
+        return {"predictions": [0] * len(instances)}
+
+
+def test_load_test_with_a_rate_sends_about_rate_times_duration_requests():
+    result = run_load_test(Echo(), np.zeros((10, 3)), duration_s=0.5, rate_rps=40, concurrency=2, progress=False)
+    assert result.n_requests == 20 and result.ok == 20
+    assert result.duration_s == pytest.approx(0.5, abs=0.25)
+
+
+@pytest.mark.parametrize("options", [{}, {"n_requests": 5, "concurrency": 0}, {"n_requests": 5, "rate_rps": -1}],
+                         ids=["no-stop", "no-workers", "negative-rate"])
+def test_load_test_refuses_bad_options(options):
+    with pytest.raises(ValidationError):
+        run_load_test(Echo(), np.zeros((10, 3)), progress=False, **options)

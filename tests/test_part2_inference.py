@@ -376,6 +376,18 @@ def test_cache_evicts_the_least_recently_used_row():
     assert api.cache_info()["size"] == 2
 
 
+def test_fallback_answers_are_never_cached():
+    model = CountingModel(CLASSIFIER)
+    api = _api(model, cache_size=100, fallback_model=LogisticRegression(C=0.01).fit(CANCER.X_train, CANCER.y_train))
+    model.predict = BrokenModel().predict
+    assert api.predict(ROWS[:2])["fallback"] is True
+    model.predict = CountingModel(CLASSIFIER).predict
+    response = api.predict(ROWS[:2])
+    assert "fallback" not in response
+    assert response["predictions"] == CLASSIFIER.predict(np.array(ROWS[:2])).tolist()
+    assert api.cache_info()["hits"] == 0
+
+
 def test_cache_is_off_by_default():
     model = CountingModel(CLASSIFIER)
     api = _api(model)
@@ -759,6 +771,16 @@ def test_load_test_over_http_counts_errors_by_type(server):
     keyed = run_load_test(server.url + "/predict", CANCER.X_test, n_requests=60, concurrency=6,
                           api_key="k", progress=False)
     assert keyed.ok == 60 and keyed.statuses == {200: 60}
+
+
+def test_loadtest_command_reports_every_request_as_json(server):
+    command = [sys.executable, "-m", "deployment", "loadtest", server.url + "/predict", "--requests", "40",
+               "--concurrency", "4", "--features", str(WIDTH), "--api-key", "k", "--json"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    summary = json.loads(finished.stdout)
+    assert (summary["requests"], summary["ok"], summary["errors"]) == (40, 40, 0)
+    assert 0 < summary["p50_ms"] <= summary["p99_ms"]
 
 
 def test_serve_command_serves_a_saved_model_and_stops_cleanly_on_sigterm(tmp_path):
