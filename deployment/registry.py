@@ -66,9 +66,15 @@ from typing import Any, Callable
 from filelock import FileLock
 
 from .errors import ModelFormatError, ModelNotFoundError, ValidationError
-from .serialization import SerializedModel, atomic_write_text, fsync_folder
-from .serialization import load_model as load_model_file
-from .serialization import load_serialized, save_model, utc_timestamp
+from .serialization import (
+    SerializedModel,
+    atomic_write_text,
+    build_model,
+    fsync_folder,
+    load_serialized,
+    save_model,
+    utc_timestamp,
+)
 from .versions import validate_version, version_key
 
 __all__ = ["ModelRegistry", "NAME_PATTERN", "STAGES", "VERSION_STAGES"]

@@ -37,7 +37,7 @@ from .model_codecs import codec_for_model, codec_for_type
 from .versions import validate_version
 
 __all__ = [
-    "FORMAT_VERSION", "SerializedModel", "save_model", "load_model", "load_serialized",
+    "FORMAT_VERSION", "SerializedModel", "save_model", "load_model", "load_serialized", "build_model",
     "encode_array", "decode_array", "parameters_checksum", "atomic_write_text", "fsync_folder",
 ]
 
@@ -216,14 +216,28 @@ def load_serialized(filepath: str | os.PathLike) -> SerializedModel:
     )
 
 
+def build_model(serialized: SerializedModel, where: str) -> Any:
+    """Build the model a checked envelope describes; ``where`` names its file in errors.
+
+    Decode every encoded array in the parameters (a dict with ``"dtype"``
+    and ``"shape"``) with ``decode_array``, then look the type up in the
+    allow-list (``codec_for_type``) and call ``codec.build(state, where)``,
+    which checks shapes and finiteness. Nothing named in the file is ever
+    imported or called. Useful when the envelope is already read, as
+    Part 4's registry does after its own checks.
+
+    >>> build_model(load_serialized("models/cancer.json"), "models/cancer.json")
+    """
+    raise NotImplementedError(
+        "Part 1 (serialization): write build_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+    )
+
+
 def load_model(filepath: str | os.PathLike) -> Any:
     """Load a model saved by ``save_model``: check the file, then rebuild the model.
 
-    The model's type is looked up in the allow-list ``model_codecs.CODECS``;
-    nothing named in the file is ever imported or called. Steps:
-    ``load_serialized``, then decode every encoded array in the parameters
-    (a dict with ``"dtype"`` and ``"shape"``) with ``decode_array``, then
-    ``codec.build(state, where)``, which checks shapes and finiteness.
+    ``load_serialized`` checks the file; ``build_model`` rebuilds the model
+    through the allow-list ``model_codecs.CODECS``.
 
     >>> model = load_model("models/cancer.json")
     >>> model.predict(X_test[:3])

@@ -35,6 +35,7 @@ from deployment import (
     load_dataset,
     load_model,
     atomic_write_text,
+    build_model,
     load_serialized,
     save_model,
 )
@@ -203,6 +204,11 @@ def test_load_serialized_returns_the_envelope_without_building(saved):
     assert envelope.metadata["accuracy"] == 0.96
     assert envelope.checksum == json.loads(saved.read_text())["checksum"]
     assert isinstance(envelope.parameters, dict) and "steps" in envelope.parameters
+
+
+def test_build_model_rebuilds_from_a_checked_envelope(saved, cancer_model):
+    rebuilt = build_model(load_serialized(saved), str(saved))
+    np.testing.assert_array_equal(rebuilt.predict_proba(CANCER.X_test), cancer_model.predict_proba(CANCER.X_test))
 
 
 # --- versions -----------------------------------------------------------------------------
