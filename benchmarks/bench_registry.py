@@ -22,6 +22,7 @@ import shutil
 import statistics
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 from deployment import LogisticRegression, ModelRegistry, load_dataset, load_model, save_model
@@ -40,13 +41,8 @@ def time_once_s(action) -> float:
 
 
 def best_time_s(action, repeats: int = REPEATS) -> float:
-    """The fastest of several runs: the least disturbed by other work on the machine."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - start)
-    return best
+    """The fastest of several runs (seconds): the one least disturbed by other work on the machine."""
+    return min(timeit.repeat(action, number=1, repeat=repeats))
 
 
 def main() -> None:

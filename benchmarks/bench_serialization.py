@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 import tempfile
-import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +23,8 @@ REPEATS = 5
 
 
 def best_time_s(action, repeats: int = REPEATS) -> float:
-    """The fastest of several runs: the least disturbed by other work on the machine."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - start)
-    return best
+    """The fastest of several runs (seconds): the one least disturbed by other work on the machine."""
+    return min(timeit.repeat(action, number=1, repeat=repeats))
 
 
 def main() -> None:
