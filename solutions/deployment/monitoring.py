@@ -69,6 +69,10 @@ _LABELLED = object()
 """Marks a label slot whose prediction has its label (or holds none): a prediction may itself be None."""
 
 
+_FLOAT64 = np.dtype(np.float64)
+"""The rows' dtype: a numpy row of it takes ``log_prediction``'s fast path (numpy keeps one such object)."""
+
+
 def _is_number(value: Any) -> bool:
     """True for an int, float or numpy number that is not a bool."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
@@ -294,7 +298,7 @@ class ModelMonitor:
     def _store_rows(self, features: Any, now: float) -> None:
         """Copy one row or a batch of rows into the rows' ring buffer."""
         rows = self._rows
-        if type(features) is np.ndarray and features.dtype == np.float64 and rows is not None \
+        if type(features) is np.ndarray and features.dtype is _FLOAT64 and rows is not None \
                 and features.shape == rows.shape[1:]:
             slot = self._rows_seen % self.feature_window  # the fast path: one float row of the right width
             rows[slot] = features
