@@ -375,6 +375,22 @@ def test_prometheus_histogram_parses_and_counts_every_prediction():
     assert values["model_prediction_latency_seconds_sum"] == pytest.approx(latencies.sum() / 1000, rel=1e-9)
 
 
+def test_prometheus_histogram_counts_each_prediction_once_across_scrapes():
+    latencies = _latencies(730, seed=4)
+    monitor = ModelMonitor(window_size=100)
+    counts = []
+    for i, latency in enumerate(latencies):
+        monitor.log_prediction([1.0], 0, float(latency))
+        if i % 3 == 0:
+            monitor.log_error(float(latency), "Timeout")  # failed requests stay out of the histogram
+        if i in (41, 250, 399, 400, 729):  # scrapes inside the ring, at its wrap, and at the end
+            samples = _samples(monitor.to_prometheus())
+            counts.append(samples[("model_prediction_latency_seconds_count", ())])
+    assert counts == [42, 251, 400, 401, 730]
+    assert samples[("model_prediction_latency_seconds_bucket", (("le", "0.005"),))] == np.sum(latencies <= 5.0)
+    assert samples[("model_prediction_latency_seconds_sum", ())] == pytest.approx(latencies.sum() / 1000, rel=1e-9)
+
+
 def test_prometheus_counts_predictions_and_errors_by_type():
     monitor = ModelMonitor()
     for _ in range(4):
