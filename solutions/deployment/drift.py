@@ -299,8 +299,10 @@ def detect_data_drift(
     * ``method="wasserstein"``: ``wasserstein_scores``; drifted at
       ``WASSERSTEIN_THRESHOLD`` (0.1) and above; ``score`` the largest.
 
-    ``p_value`` is None for the methods that have none. ``is_drift`` is True
-    when any feature drifted. Raises ValidationError for an unknown method,
+    ``p_value`` is None for the methods that have none. ``threshold`` is
+    what each feature was held against: ``alpha / n_features`` for a p-value
+    (KS), else the method's constant. ``is_drift`` is True when any feature
+    drifted. Raises ValidationError for an unknown method,
     an ``alpha`` that is not a number strictly between 0 and 1, or bad
     samples (as ``ks_statistics``).
 

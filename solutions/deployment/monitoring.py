@@ -269,7 +269,9 @@ class ModelMonitor:
         for an exception, the string itself for a string), for Prometheus.
         A failed request takes a slot in the window, so it counts in
         ``error_rate`` and ``throughput_rps`` but not in the latency
-        percentiles, which describe the successful predictions.
+        percentiles, which describe the successful predictions. Raises
+        ValidationError, and logs nothing, for a latency that is not a finite
+        number at least 0, as ``log_prediction`` does.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_error(0.8, ValueError("bad row"))
