@@ -516,7 +516,7 @@ class InferenceAPI:
         except ValidationError as error:  # the model refused a value that overflowed inside it
             if len(requests) > 1:  # find whose: answer each request on its own
                 return [self.infer([request], method=method)[0] for request in requests]
-            refused = ValidationError(f"The model cannot answer these instances ({error}); "
+            refused = ValidationError(f"The model cannot answer these instances ({str(error).rstrip('.')}): "
                                       "a value is far outside the range it was trained on.")
             request = requests[0]
             self._record(request.request_id, request.client, len(request.X), request.started_s, error=refused)
