@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from deployment import APIConfig, AuthenticationError, InferenceAPI, LogisticRegression, RateLimitError, ValidationError, load_dataset
+from deployment import (
+    APIConfig,
+    AuthenticationError,
+    InferenceAPI,
+    LinearRegression,
+    LogisticRegression,
+    RateLimitError,
+    ValidationError,
+    load_dataset,
+)
 from deployment.inference import BatchTooLargeError, ModelUnavailableError
 from deployment.loadtest import run_load_test
 from deployment.recorder import LatencyRecorder
@@ -175,3 +184,9 @@ def test_load_test_with_a_rate_sends_about_rate_times_duration_requests():
 def test_load_test_refuses_bad_options(options):
     with pytest.raises(ValidationError):
         run_load_test(Echo(), np.zeros((10, 3)), progress=False, **options)
+
+
+def test_a_classifiers_fallback_must_be_a_classifier_with_the_same_classes():
+    regressor = LinearRegression().fit(CANCER.X_train[:, :4], CANCER.y_train)
+    with pytest.raises(ValidationError, match="fallback"):
+        InferenceAPI(MODEL, APIConfig(fallback_model=regressor))

@@ -257,8 +257,11 @@ class InferenceAPI:
         self._classes = np.asarray(model.classes_) if self.is_classifier else None
         fallback = self.config.fallback_model
         if self.is_classifier and fallback is not None and not (
-                hasattr(fallback, "predict_proba") and np.array_equal(getattr(fallback, "classes_", None), self._classes)):
-            raise ValidationError("InferenceAPI: the fallback of a classifier must be a classifier with the same classes_.")
+                hasattr(fallback, "predict_proba")
+                and np.array_equal(getattr(fallback, "classes_", None), self._classes)):
+            raise ValidationError(
+                "InferenceAPI: the fallback of a classifier must be a classifier with the same classes_."
+            )
         self._clock = clock
         self._lock = threading.Lock()  # guards the buckets, the cache and the counters
         # API keys as bytes for hmac.compare_digest, each with a fingerprint safe to log.

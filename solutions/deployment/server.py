@@ -179,7 +179,8 @@ class MicroBatcher:
 
     def __init__(self, api: InferenceAPI, *, max_batch_rows: int = 64, max_wait_ms: float = 0.0) -> None:
         if max_batch_rows < 1 or max_wait_ms < 0:
-            raise ValidationError(f"MicroBatcher: max_batch_rows must be >= 1 and max_wait_ms >= 0, got {max_batch_rows!r} and {max_wait_ms!r}.")
+            raise ValidationError(f"MicroBatcher: max_batch_rows must be >= 1 and max_wait_ms >= 0, "
+                                  f"got {max_batch_rows!r} and {max_wait_ms!r}.")
         self.api = api
         self.max_batch_rows = max_batch_rows
         self.max_wait_s = max_wait_ms / 1000.0
