@@ -32,10 +32,10 @@ from deployment import (
     SerializedModel,
     StandardScaler,
     ValidationError,
-    load_dataset,
-    load_model,
     atomic_write_text,
     build_model,
+    load_dataset,
+    load_model,
     load_serialized,
     save_model,
 )
