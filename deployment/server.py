@@ -422,7 +422,7 @@ class BackgroundServer:
     """
 
     def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
-                 startup_timeout_s: float = 10.0, log_level: str = "warning") -> None:
+                 startup_timeout_s: float = 60.0, log_level: str = "warning") -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))  # port 0: the system picks a free one

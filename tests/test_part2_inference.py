@@ -797,10 +797,10 @@ def test_serve_command_serves_a_saved_model_and_stops_cleanly_on_sigterm(tmp_pat
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # generous: a loaded machine imports slowly
         while True:
             assert process.poll() is None, process.communicate()[1][-2000:]
-            assert time.monotonic() < deadline, "the server did not start within 20 s"
+            assert time.monotonic() < deadline, "the server did not start within 90 s"
             try:
                 httpx.get(url + "/v1/models/cancer", timeout=1)
                 break
