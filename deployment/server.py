@@ -48,12 +48,13 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import (
@@ -168,6 +169,25 @@ _to_json = json.JSONEncoder(allow_nan=False).encode  # made once: json.dumps(all
 def _success(outcome: dict[str, Any]) -> Response:
     document = dict(outcome, timestamp=utc_timestamp(outcome["timestamp"]))
     return Response(_to_json(document), media_type="application/json")
+
+
+class _DirectRoute(APIRoute):
+    """A route that hands its endpoint the Request as it is (and the path's parameters).
+
+    The predict endpoints read and check their body themselves
+    (``_read_instances``) and return a ready ``Response``, so FastAPI's work
+    around an endpoint (solving its parameters, serializing its result) finds
+    nothing to do, yet costs tens of microseconds a request: a fifth of a
+    one-row answer. It is still an ``APIRoute``, so the OpenAPI spec shows it.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        endpoint = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            return await endpoint(request=request, **request.path_params)
+
+        return handler
 
 
 class MicroBatcher:
@@ -296,21 +316,29 @@ def create_app(
                            ModelNotFoundError(f"No model named {model_name!r} here; this server serves {name!r}."))
         return None
 
-    @app.post("/predict", openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_RESPONSES,
-              summary="Predict: one answer per row")
+    def post(path: str, **documentation: Any) -> Callable[[Callable], Callable]:
+        """Like ``@app.post``, for the predict routes: a ``_DirectRoute`` serves them."""
+        def register(endpoint: Callable) -> Callable:
+            app.router.add_api_route(path, endpoint, methods=["POST"], route_class_override=_DirectRoute,
+                                     **documentation)
+            return endpoint
+        return register
+
+    @post("/predict", openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_RESPONSES,
+          summary="Predict: one answer per row")
     async def predict(request: Request) -> Response:
         return await answer(request, "predict")
 
-    @app.post("/predict_proba", openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_RESPONSES,
-              summary="A classifier's class probabilities, one list per row")
+    @post("/predict_proba", openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_RESPONSES,
+          summary="A classifier's class probabilities, one list per row")
     async def predict_proba(request: Request) -> Response:
         if not api.is_classifier:
             return error_response(ValidationError(f"The model {name!r} is not a classifier."))
         return await answer(request, "predict_proba")
 
-    @app.post("/v1/models/{model_name}:predict", openapi_extra={"requestBody": _PREDICT_BODY},
-              responses={**_PREDICT_RESPONSES, 404: {"description": "No such model", "content": _ERROR_SCHEMA}},
-              summary="Predict (KServe V1 protocol)")
+    @post("/v1/models/{model_name}:predict", openapi_extra={"requestBody": _PREDICT_BODY},
+          responses={**_PREDICT_RESPONSES, 404: {"description": "No such model", "content": _ERROR_SCHEMA}},
+          summary="Predict (KServe V1 protocol)")
     async def kserve_predict(model_name: str, request: Request) -> Response:
         return check_name(request, model_name) or await answer(request, "predict")
 
