@@ -421,54 +421,18 @@ def build_app(
 SERVE_OPTIONS_VARIABLE = "DEPLOYMENT_SERVE_OPTIONS"
 
 
-class _TurnBufferedHandler(logging.StreamHandler):
-    """A StreamHandler that writes the lines logged in one event-loop turn with one write.
-
-    A write to stderr is a system call, and one a request costs more than
-    building the line. On an event loop's thread, lines wait in a list and a
-    callback the loop runs at its next turn writes them all, in order: the
-    loop never sleeps with a line unwritten. Off a loop (another thread, a
-    script) each line is written at once, after any still waiting.
-    """
-
-    def __init__(self, stream: Any = None) -> None:
-        super().__init__(stream)
-        self._waiting: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self._waiting.append(self.format(record) + self.terminator)
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # not on an event loop's thread
-                self.flush()
-                return
-            if len(self._waiting) == 1:  # the turn's first line: write them all at the next turn
-                loop.call_soon(self.flush)
-        except Exception:
-            self.handleError(record)
-
-    def flush(self) -> None:
-        with self.lock:
-            if self._waiting:
-                lines, self._waiting = "".join(self._waiting), []
-                self.stream.write(lines)
-            super().flush()
-
-
 def log_requests(level: str = "info") -> None:
     """Write the package's log (one JSON line per request at INFO) to stderr, at ``level`` and above.
 
     It replaces uvicorn's access log: one line per request, with the request
-    id, client, rows, latency and outcome; the lines of one event-loop turn
-    go out in one write (``_TurnBufferedHandler``). The lines hold only their message,
+    id, client, rows, latency and outcome. The lines hold only their message,
     so the process stops collecting what none of its handlers prints: each
     record's thread, process and calling line (microseconds a request; these
     switches are listed under "Optimization" in Python's logging HOWTO).
     """
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None  # the documented switch: no sys._getframe() walk to find the caller
-    handler = _TurnBufferedHandler()
+    handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     package_logger = logging.getLogger("deployment")
     package_logger.addHandler(handler)
