@@ -12,7 +12,9 @@
     endpoint doing the same numpy predict (target: at least 0.8); the served
     app keeps its monitor and writes one JSON log line a request to a file. The load
     comes from ``wrk`` when it is installed, else from several Python client
-    processes (one Python client cannot saturate a server).
+    processes (one Python client cannot saturate a server). With ``taskset``
+    and two cores or more, the server runs on core 0 and the load on core 1,
+    so neither takes the other's core and every server meets the same load.
 
 Each measurement lasts a few seconds; figures vary with the machine's load,
 the ratios much less.
@@ -44,8 +46,10 @@ from deployment.recorder import LatencyRecorder
 from deployment.server import default_monitor
 
 HTTP_SECONDS = 3.0
-ROUNDS = 2
+ROUNDS = 3
 CONCURRENCY = 32
+PINNED = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
+SERVER_CORE, LOAD_CORE = 0, 1
 
 BARE_APP = textwrap.dedent("""
     import json, sys
@@ -87,6 +91,11 @@ def best_times_us(baseline, candidate, number: int = 300, repeat: int = 30) -> t
     return tuple(times.min(axis=0) / number * 1e6)
 
 
+def on_core(core: int, command: list[str]) -> list[str]:
+    """``command`` run on one CPU core when PINNED, else as it is."""
+    return ["taskset", "-c", str(core), *command] if PINNED else command
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -95,7 +104,7 @@ def free_port() -> int:
 
 def start_server(command: list[str], port: int, log: IO[str]) -> subprocess.Popen:
     """Start a server whose stderr (its log) goes to the file ``log``; wait until it answers."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process = subprocess.Popen(on_core(SERVER_CORE, command), stdout=subprocess.DEVNULL, stderr=log, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -123,11 +132,11 @@ def measure_http(url: str, body: str, width: int) -> tuple[float, int]:
     if shutil.which("wrk"):
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(WRK_SCRIPT.format(body=body))
+        threads = "-t1" if PINNED else "-t2"  # one core: one thread
+        wrk = on_core(LOAD_CORE, ["wrk", threads, "-c", str(CONCURRENCY), "-s", script.name, url])
         try:
-            subprocess.run(["wrk", "-t2", "-c", str(CONCURRENCY), "-d1s", "-s", script.name, url],
-                           capture_output=True, text=True, timeout=60)  # warm-up
-            out = subprocess.run(["wrk", "-t2", "-c", str(CONCURRENCY), f"-d{HTTP_SECONDS:g}s", "-s", script.name, url],
-                                 capture_output=True, text=True, timeout=60).stdout
+            subprocess.run(wrk + ["-d1s"], capture_output=True, text=True, timeout=60)  # warm-up
+            out = subprocess.run(wrk + [f"-d{HTTP_SECONDS:g}s"], capture_output=True, text=True, timeout=60).stdout
         finally:
             os.unlink(script.name)
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -138,7 +147,7 @@ def measure_http(url: str, body: str, width: int) -> tuple[float, int]:
     processes = 4
     command = [sys.executable, "-m", "deployment", "loadtest", url, "--duration", f"{HTTP_SECONDS:g}",
                "--concurrency", str(CONCURRENCY // processes), "--features", str(width), "--json"]
-    clients = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    clients = [subprocess.Popen(on_core(LOAD_CORE, command), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                for _ in range(processes)]
     summaries = [json.loads(client.communicate(timeout=120)[0]) for client in clients]
     return sum(s["throughput_rps"] for s in summaries), sum(s["errors"] for s in summaries)
@@ -190,6 +199,7 @@ def batch(model, width: int) -> None:
 def http(model, row: list[list[float]], width: int) -> None:
     """(c) one-row requests over HTTP at CONCURRENCY: `python -m deployment serve` against a bare FastAPI app."""
     client = f"wrk, {CONCURRENCY} connections" if shutil.which("wrk") else f"4 Python client processes, {CONCURRENCY} connections"
+    client += f"; server on core {SERVER_CORE}, load on core {LOAD_CORE}" if PINNED else ""
     print(f"\n== (c) one-row requests over HTTP, best of {ROUNDS} rounds of {HTTP_SECONDS:g} s ({client}); "
           "serve keeps its monitor and writes its JSON request log to a file")
     body = json.dumps({"instances": row})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 
 import httpx
 import numpy as np
@@ -22,7 +25,14 @@ from deployment import (
 from deployment.inference import BatchTooLargeError, ModelUnavailableError
 from deployment.loadtest import run_load_test
 from deployment.recorder import LatencyRecorder
-from deployment.server import BackgroundServer, create_app, error_response
+from deployment.server import (
+    BackgroundServer,
+    LoopTurnHandler,
+    MessageFormatter,
+    create_app,
+    error_response,
+    log_requests,
+)
 
 CANCER = load_dataset("breast_cancer", seed=0)
 MODEL = LogisticRegression().fit(CANCER.X_train[:, :4], CANCER.y_train)
@@ -190,3 +200,83 @@ def test_a_classifiers_fallback_must_be_a_classifier_with_the_same_classes():
     regressor = LinearRegression().fit(CANCER.X_train[:, :4], CANCER.y_train)
     with pytest.raises(ValidationError, match="fallback"):
         InferenceAPI(MODEL, APIConfig(fallback_model=regressor))
+
+
+def _line_logger(name: str, stream: io.StringIO) -> tuple[logging.Logger, LoopTurnHandler]:
+    handler = LoopTurnHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger(f"test.loop_turn.{name}")
+    log.handlers, log.propagate = [handler], False
+    log.setLevel(logging.INFO)
+    return log, handler
+
+
+def test_loop_turn_handler_writes_a_line_at_once_off_an_event_loop():
+    stream = io.StringIO()
+    log, _ = _line_logger("off_loop", stream)
+    log.info("one")
+    log.info("two")
+    assert stream.getvalue() == "one\ntwo\n"
+
+
+def test_loop_turn_handler_writes_the_lines_of_a_turn_together_and_in_order_at_the_next_turn():
+    stream = io.StringIO()
+    log, _ = _line_logger("on_loop", stream)
+    seen_during_turn = []
+
+    async def one_turn() -> str:
+        for number in range(3):
+            log.info(f"line {number}")
+        seen_during_turn.append(stream.getvalue())
+        await asyncio.sleep(0)  # the loop's next turn
+        return stream.getvalue()
+
+    after_turn = asyncio.run(one_turn())
+    assert seen_during_turn == [""]
+    assert after_turn == "line 0\nline 1\nline 2\n"
+
+
+def test_loop_turn_handler_loses_no_line_when_the_loop_stops_or_the_handler_is_flushed():
+    stream = io.StringIO()
+    log, handler = _line_logger("stops", stream)
+
+    async def log_and_return() -> None:
+        log.info("last words")
+
+    asyncio.run(log_and_return())  # asyncio.run turns the loop again while it shuts down
+    assert stream.getvalue() == "last words\n"
+    log.info("then off the loop")
+    handler.flush()
+    assert stream.getvalue() == "last words\nthen off the loop\n"
+
+
+def test_message_formatter_prints_the_message_alone_and_keeps_a_traceback():
+    stream = io.StringIO()
+    log, handler = _line_logger("formatter", stream)
+    handler.setFormatter(MessageFormatter())
+    log.info('{"event": "predict"}')
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        log.exception("predict failed")
+    first, second, *traceback = stream.getvalue().splitlines()
+    assert (first, second) == ('{"event": "predict"}', "predict failed")
+    assert traceback[0].startswith("Traceback") and traceback[-1] == "RuntimeError: boom"
+
+
+def test_log_requests_writes_one_json_line_a_request_through_the_loop_turn_handler():
+    stream = io.StringIO()
+    package_logger = logging.getLogger("deployment")
+    saved = package_logger.handlers[:], package_logger.level, package_logger.propagate
+    switches = logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile
+    try:
+        handler = log_requests("info", stream)
+        with BackgroundServer(create_app(InferenceAPI(MODEL, APIConfig()), monitor=LatencyRecorder())) as running:
+            for _ in range(3):  # refused by the server itself (given code): the body is not JSON
+                assert httpx.post(running.url + "/predict", content=b"{").status_code == 400
+        handler.flush()
+    finally:
+        package_logger.handlers, package_logger.level, package_logger.propagate = saved
+        logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile = switches
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["event"], line["outcome"]) for line in lines] == [("refused", "ValidationError")] * 3
