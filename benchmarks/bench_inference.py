@@ -46,7 +46,7 @@ from deployment.recorder import LatencyRecorder
 from deployment.server import default_monitor
 
 HTTP_SECONDS = 3.0
-ROUNDS = 3
+ROUNDS = 5
 CONCURRENCY = 32
 PINNED = shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 SERVER_CORE, LOAD_CORE = 0, 1

@@ -38,7 +38,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -173,9 +173,11 @@ class TokenBucket:
         ### END SOLUTION
 
 
-@dataclass(frozen=True, slots=True)
-class AdmittedRequest:
-    """A request that passed ``InferenceAPI.admit``: its id, who sent it, its rows, when it began."""
+class AdmittedRequest(NamedTuple):
+    """A request that passed ``InferenceAPI.admit``: its id, who sent it, its rows, when it began.
+
+    A named tuple: as immutable as a frozen dataclass, and made in half the time.
+    """
 
     request_id: str
     client: str
@@ -186,6 +188,7 @@ class AdmittedRequest:
 ### BEGIN SOLUTION part=2 section="2. Validating requests"
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
+_PLAIN_NUMBER_TYPES = frozenset({int, float})  # all a JSON body holds when it is good
 
 
 def _is_number_type(kind: type) -> bool:
@@ -362,7 +365,7 @@ class InferenceAPI:
                 kinds = set(map(type, itertools.chain.from_iterable(instances)))
             except TypeError:  # a row that is not a sequence
                 raise _first_bad_value(instances, width) from None
-            if not all(map(_is_number_type, kinds)):
+            if not kinds <= _PLAIN_NUMBER_TYPES and not all(map(_is_number_type, kinds)):
                 raise _first_bad_value(instances, width)
             try:
                 X = np.array(instances, dtype=np.float64)
@@ -373,7 +376,7 @@ class InferenceAPI:
         if X.shape[1] != width:
             raise ValidationError(f"instances have {X.shape[1]} columns, but the model takes {width} features.")
         finite = np.isfinite(X)
-        if not finite.all():
+        if np.count_nonzero(finite) < finite.size:  # finite.all(), for a third of its cost on one row
             row, column = np.argwhere(~finite)[0]
             raise ValidationError(f"row {row}, column {column} is {X[row, column]}, not a finite number.")
         return X
@@ -757,9 +760,11 @@ _MISSING = object()
 ### BEGIN SOLUTION part=2 section="5. Answering a request"
 def _rows_not_finite(outputs: np.ndarray) -> list[int]:
     """The indices of the rows of ``outputs`` (1-D or 2-D) holding NaN or inf; none for labels."""
-    if outputs.dtype.kind != "f" or np.isfinite(outputs).all():  # the usual case: one pass
+    if outputs.dtype.kind != "f":
         return []
     finite = np.isfinite(outputs)
+    if np.count_nonzero(finite) == finite.size:  # the usual case; finite.all() costs more on small arrays
+        return []
     if finite.ndim > 1:
         finite = finite.all(axis=1)
     return np.flatnonzero(~finite).tolist()
