@@ -791,8 +791,8 @@ def test_serve_command_serves_a_saved_model_and_stops_cleanly_on_sigterm(tmp_pat
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "deployment", "serve", str(path), "--port", str(port), "--api-key", "k",
-         "--log-level", "warning"],
+        [sys.executable, "-m", "deployment", "serve", str(path), "--port", str(port), "--api-key", "secret-key-7",
+         "--log-level", "info"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -806,7 +806,8 @@ def test_serve_command_serves_a_saved_model_and_stops_cleanly_on_sigterm(tmp_pat
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        response = httpx.post(url + "/v1/models/cancer:predict", json={"instances": ROWS}, headers={"X-API-Key": "k"})
+        response = httpx.post(url + "/v1/models/cancer:predict", json={"instances": ROWS},
+                              headers={"X-API-Key": "secret-key-7"})
         assert response.status_code == 200, response.text
         assert response.json()["version"] == "2.5.0"
         assert "# TYPE" in httpx.get(url + "/metrics").text
@@ -818,3 +819,7 @@ def test_serve_command_serves_a_saved_model_and_stops_cleanly_on_sigterm(tmp_pat
             process.communicate()
     assert process.returncode == 0, stderr[-2000:]
     assert "SIGTERM" in stdout
+    # The request log (stderr) holds the request's JSON line, written before the process ended, never the key.
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert [(line["event"], line["outcome"], line["rows"]) for line in lines] == [("predict", "ok", len(ROWS))]
+    assert "secret-key-7" not in stderr
