@@ -282,8 +282,10 @@ class InferenceAPI:
         array, with 1 to ``max_batch_size`` rows, exactly ``n_features``
         columns and only finite values. Refused with a ValidationError that
         names the row and column of the first bad value: booleans (``True`` is
-        not 1.0 here), strings, None, nested lists, ragged rows, NaN and inf;
-        an empty request; a wrong width. More than ``max_batch_size`` rows is a
+        not 1.0 here), strings, None, nested lists, NaN, inf and integers too
+        large for a 64-bit float; an empty request. A ragged row or a wrong
+        width is named with both numbers ("row 1 has 29 values, but the model
+        takes 30 features"). More than ``max_batch_size`` rows is a
         ``BatchTooLargeError``.
 
         Vectorized: a good batch of 1,000 rows is checked without a Python
@@ -368,7 +370,8 @@ class InferenceAPI:
           label taken from NaN probabilities would be a made-up answer.
         - ValidationError when the model itself refuses the rows (it raised a
           ValidationError: the package's models do when a value overflows inside
-          them); with several requests, each is then answered on its own, so one
+          them); its message quotes the model's own (which names ``X[row, column]``).
+          With several requests, each is then answered on its own, so one
           client's bad row never fails the others.
         - ModelUnavailableError, for every request, when no model could answer.
 
@@ -462,7 +465,8 @@ class InferenceAPI:
     def health(self) -> dict[str, Any]:
         """``{"status", "latency_ms", "uptime_s", "version", "error_rate", "reasons"}``.
 
-        Probes the model with one row of zeros. ``status`` is ``"unhealthy"``
+        Probes the model with one row of zeros, called as a request calls it
+        (``_outputs``: ``predict_proba`` for a classifier). ``status`` is ``"unhealthy"``
         when neither the model nor the fallback answers the probe;
         ``"degraded"`` when only the fallback does, when the fallback answered
         the last request, when the p95 latency of the recent requests is above

@@ -68,7 +68,7 @@ from .errors import (
 )
 from .inference import AdmittedRequest, APIConfig, InferenceAPI
 from .recorder import LatencyRecorder
-from .serialization import load_model, load_serialized, utc_timestamp
+from .serialization import build_model, load_serialized, utc_timestamp
 
 __all__ = ["create_app", "build_app", "default_monitor", "BackgroundServer", "MicroBatcher", "error_response",
            "log_requests", "LoopTurnHandler", "MessageFormatter"]
@@ -334,7 +334,7 @@ def create_app(
           summary="A classifier's class probabilities, one list per row")
     async def predict_proba(request: Request) -> Response:
         if not api.is_classifier:
-            return error_response(ValidationError(f"The model {name!r} is not a classifier."))
+            return refused(request, time.monotonic(), ValidationError(f"The model {name!r} is not a classifier."))
         return await answer(request, "predict_proba")
 
     @post("/v1/models/{model_name}:predict", openapi_extra={"requestBody": _PREDICT_BODY},
@@ -409,9 +409,9 @@ def build_app(
 ) -> FastAPI:
     """The app serving a saved model file: its version is the one saved in the file; a monitor for /metrics."""
     path = Path(model_path)
-    version = load_serialized(path).version
-    model = load_model(path)
-    config = APIConfig(version=version, api_keys=frozenset(api_keys) if api_keys else None,
+    serialized = load_serialized(path)  # read and checked once: the model and its version come from it
+    model = build_model(serialized, str(path))
+    config = APIConfig(version=serialized.version, api_keys=frozenset(api_keys) if api_keys else None,
                        rate_limit_rps=rate_limit_rps, burst=burst)
     monitor = default_monitor()
     api = InferenceAPI(model, config, monitor=monitor)

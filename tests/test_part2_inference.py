@@ -301,8 +301,11 @@ def test_api_keys_are_compared_in_constant_time(monkeypatch):
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    _api(api_keys={"s3cret"}).predict(ROWS, api_key="s3cret")
+    _api(api_keys={"s3cret", "other"}).predict(ROWS, api_key="s3cret")
     assert compared, "hmac.compare_digest was not used to compare the key"
+    keys_compared = {bytes(key).decode() if isinstance(key, (bytes, bytearray)) else key
+                     for pair in compared for key in pair}
+    assert {"s3cret", "other"} <= keys_compared, "every key must be compared, even after a match"
 
 
 # --- rate limiting --------------------------------------------------------------------------
@@ -459,6 +462,13 @@ def test_health_is_healthy_with_uptime_and_recent_p95_latency():
     assert health["status"] == "healthy"
     assert health["latency_ms"] == pytest.approx(2.0)
     assert health["uptime_s"] > 0
+
+
+def test_health_uptime_is_the_seconds_since_the_api_was_made():
+    clock = FakeClock()
+    api = _api(clock=clock)
+    clock.advance(7.5)
+    assert api.health()["uptime_s"] == pytest.approx(7.5)
 
 
 def test_health_is_degraded_when_p95_latency_exceeds_the_slo():

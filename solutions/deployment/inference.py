@@ -188,7 +188,6 @@ class AdmittedRequest(NamedTuple):
 ### BEGIN SOLUTION part=2 section="2. Validating requests"
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
-_PLAIN_NUMBER_TYPES = frozenset({int, float})  # all a JSON body holds when it is good
 
 
 def _is_number_type(kind: type) -> bool:
@@ -326,8 +325,10 @@ class InferenceAPI:
         array, with 1 to ``max_batch_size`` rows, exactly ``n_features``
         columns and only finite values. Refused with a ValidationError that
         names the row and column of the first bad value: booleans (``True`` is
-        not 1.0 here), strings, None, nested lists, ragged rows, NaN and inf;
-        an empty request; a wrong width. More than ``max_batch_size`` rows is a
+        not 1.0 here), strings, None, nested lists, NaN, inf and integers too
+        large for a 64-bit float; an empty request. A ragged row or a wrong
+        width is named with both numbers ("row 1 has 29 values, but the model
+        takes 30 features"). More than ``max_batch_size`` rows is a
         ``BatchTooLargeError``.
 
         Vectorized: a good batch of 1,000 rows is checked without a Python
@@ -365,7 +366,7 @@ class InferenceAPI:
                 kinds = set(map(type, itertools.chain.from_iterable(instances)))
             except TypeError:  # a row that is not a sequence
                 raise _first_bad_value(instances, width) from None
-            if not kinds <= _PLAIN_NUMBER_TYPES and not all(map(_is_number_type, kinds)):
+            if not all(map(_is_number_type, kinds)):
                 raise _first_bad_value(instances, width)
             try:
                 X = np.array(instances, dtype=np.float64)
@@ -376,7 +377,7 @@ class InferenceAPI:
         if X.shape[1] != width:
             raise ValidationError(f"instances have {X.shape[1]} columns, but the model takes {width} features.")
         finite = np.isfinite(X)
-        if np.count_nonzero(finite) < finite.size:  # finite.all(), for a third of its cost on one row
+        if np.count_nonzero(finite) < finite.size:  # finite.all(), at half its cost on one row
             row, column = np.argwhere(~finite)[0]
             raise ValidationError(f"row {row}, column {column} is {X[row, column]}, not a finite number.")
         return X
@@ -496,7 +497,8 @@ class InferenceAPI:
           label taken from NaN probabilities would be a made-up answer.
         - ValidationError when the model itself refuses the rows (it raised a
           ValidationError: the package's models do when a value overflows inside
-          them); with several requests, each is then answered on its own, so one
+          them); its message quotes the model's own (which names ``X[row, column]``).
+          With several requests, each is then answered on its own, so one
           client's bad row never fails the others.
         - ModelUnavailableError, for every request, when no model could answer.
 
@@ -710,7 +712,8 @@ class InferenceAPI:
     def health(self) -> dict[str, Any]:
         """``{"status", "latency_ms", "uptime_s", "version", "error_rate", "reasons"}``.
 
-        Probes the model with one row of zeros. ``status`` is ``"unhealthy"``
+        Probes the model with one row of zeros, called as a request calls it
+        (``_outputs``: ``predict_proba`` for a classifier). ``status`` is ``"unhealthy"``
         when neither the model nor the fallback answers the probe;
         ``"degraded"`` when only the fallback does, when the fallback answered
         the last request, when the p95 latency of the recent requests is above
@@ -725,14 +728,12 @@ class InferenceAPI:
         reasons: list[str] = []
         answers = True
         try:
-            with np.errstate(all="ignore"):
-                self.model.predict(probe)
+            _outputs(self.model, probe, self.is_classifier)  # the call every request makes
         except Exception as error:
             try:
                 if self.config.fallback_model is None:
                     raise error
-                with np.errstate(all="ignore"):
-                    self.config.fallback_model.predict(probe)
+                _outputs(self.config.fallback_model, probe, self.is_classifier)
                 reasons.append(f"the model fails a probe ({type(error).__name__}); the fallback answers")
             except Exception:
                 answers = False

@@ -140,8 +140,9 @@ def run_load_test(
     Give ``n_requests`` or ``duration_s`` (seconds) or both (whichever ends
     first). ``concurrency`` requests are in flight at once; ``rate_rps``
     (optional) paces them, open loop. Request ``i`` sends
-    ``rows_per_request`` rows starting at row ``i * rows_per_request``
-    (wrapping around). ``progress`` shows a tqdm bar on stderr.
+    ``rows_per_request`` rows starting at row ``k * rows_per_request``,
+    ``k = i % min(len(instances), 1000)`` (wrapping around the rows): at most
+    1,000 different batches are made. ``progress`` shows a tqdm bar on stderr.
     """
     if n_requests is None and duration_s is None:
         raise ValidationError("run_load_test: give n_requests, duration_s, or both.")
