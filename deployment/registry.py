@@ -255,7 +255,9 @@ class ModelRegistry:
         ``load_serialized`` checks it, plus one check of the registry's own:
         the version written in the file must be its folder's name, so a
         file copied into another version's folder is refused, not served
-        under the wrong version. Raises ModelNotFoundError for an unknown
+        under the wrong version. Then build the model from that envelope
+        with Part 1's ``build_model(serialized, str(path))``: Part 1's
+        ``load_model`` would read and check the file a second time. Raises ModelNotFoundError for an unknown
         name or version or an empty stage, and ModelFormatError, naming
         the file, for a damaged, hand-edited or misplaced file.
 

@@ -219,7 +219,7 @@ def test_semantic_versions_are_accepted(tmp_path, cancer_model, version):
     assert load_serialized(path).version == version
 
 
-@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0.0", "", "latest", None, 1])
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0.0", "1.0.0\n", "", "latest", None, 1])
 def test_bad_versions_are_refused(tmp_path, cancer_model, version):
     with pytest.raises(ValidationError, match="version"):
         save_model(cancer_model, tmp_path / "model.json", version=version)
@@ -304,6 +304,20 @@ def test_atomic_write_that_fails_keeps_the_old_file(tmp_path):
     path.write_text("old\n")
     with pytest.raises(TypeError):
         atomic_write_text(path, b"bytes are not text")  # fails while writing the temporary file
+    assert path.read_text() == "old\n"
+    assert os.listdir(tmp_path) == ["notes.json"]
+
+
+def test_atomic_write_whose_rename_fails_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "notes.json"
+    path.write_text("old\n")
+
+    def full_disk(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", full_disk)  # Path.replace calls os.replace too
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(path, "new\n")
     assert path.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["notes.json"]
 

@@ -140,7 +140,7 @@ def test_a_version_differing_only_in_build_metadata_is_refused(registry):
     assert registry.list_versions("diabetes") == ["1.0.0+build.1"]
 
 
-@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "latest", "production", "", "1.0.0/..", None, 1])
+@pytest.mark.parametrize("version", ["1.0", "v1.0.0", "latest", "production", "", "1.0.0/..", "1.0.0\n", None, 1])
 def test_bad_versions_are_refused(registry, version):
     with pytest.raises(ValidationError):
         registry.register_model("diabetes", version, MODELS[0.0])
@@ -376,6 +376,14 @@ def test_a_second_rollback_goes_further_back_not_forward(three_versions):
     assert three_versions.rollback("diabetes") == "1.1.0"
     assert three_versions.rollback("diabetes") == "1.0.0"
     assert three_versions.get_stages("diabetes")["1.0.0"] == "production"
+    with pytest.raises(ModelNotFoundError):
+        three_versions.rollback("diabetes")
+
+
+def test_a_version_promoted_back_to_production_leaves_the_rollback_list(three_versions):
+    for version in ("1.0.0", "1.1.0", "1.0.0"):
+        three_versions.promote_model("diabetes", version, "production")
+    assert three_versions.rollback("diabetes") == "1.1.0"  # not 1.0.0, the version being replaced
     with pytest.raises(ModelNotFoundError):
         three_versions.rollback("diabetes")
 

@@ -120,6 +120,7 @@ def strip_solutions(source: str, filename: str) -> str:
 def build(target: Path) -> None:
     """Write the student package into ``target``, replacing it only once every file is made."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    shutil.copymode(SOURCE, staging)  # mkdtemp makes it private (700); the package is as readable as its source
     try:
         for path in sorted(SOURCE.rglob("*")):
             if "__pycache__" in path.parts or path.is_dir():

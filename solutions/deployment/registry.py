@@ -305,8 +305,9 @@ class ModelRegistry:
         metadata = dict(metadata or {})
         with self._writing(name) as folder:
             if folder.is_dir():
+                key = version_key(version)
                 for existing in self.list_versions(name):
-                    if version_key(existing) == version_key(version):
+                    if version_key(existing) == key:
                         raise ValidationError(
                             f"Version {version} of model {name!r} already exists as {existing}; versions are immutable."
                         )
@@ -416,7 +417,9 @@ class ModelRegistry:
         ``load_serialized`` checks it, plus one check of the registry's own:
         the version written in the file must be its folder's name, so a
         file copied into another version's folder is refused, not served
-        under the wrong version. Raises ModelNotFoundError for an unknown
+        under the wrong version. Then build the model from that envelope
+        with Part 1's ``build_model(serialized, str(path))``: Part 1's
+        ``load_model`` would read and check the file a second time. Raises ModelNotFoundError for an unknown
         name or version or an empty stage, and ModelFormatError, naming
         the file, for a damaged, hand-edited or misplaced file.
 

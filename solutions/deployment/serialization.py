@@ -261,9 +261,8 @@ def save_model(
 
     ``metadata`` may hold ``trained_at`` (a UTC datetime or ISO string;
     default: now), ``accuracy`` (a number) and any other JSON-ready keys.
-    The write is atomic: the file is written to a temporary file in the
-    same folder, flushed to disk, then renamed over ``filepath``, so a
-    crash leaves either the old file or the new one.
+    The write is atomic (``atomic_write_text``): a crash leaves either the
+    old file or the new one.
 
     Raises ValidationError for an unfitted or unsupported model, a version
     that is not semantic, or metadata that JSON cannot hold, and
@@ -274,9 +273,7 @@ def save_model(
     (``codec_for_model``) and take its state; encode every array in the
     state with ``encode_array``; fill in the metadata; compute the
     checksum; turn the whole envelope into text *before* touching the disk;
-    then write the text atomically (``tempfile.mkstemp`` in the target's
-    folder, write, flush, ``os.fsync``, ``os.replace``; remove the
-    temporary file if anything fails).
+    then write the text with ``atomic_write_text``.
 
     >>> path = save_model(model, "models/cancer.json", version="1.0.0",
     ...                   metadata={"accuracy": 0.97})
