@@ -118,7 +118,12 @@ def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
     Raises ValidationError, with a message naming the sample (and the row
     and column of a bad value), for samples that are not 1-D or 2-D arrays
     of numbers, have different feature counts or fewer than 2 rows, hold
-    NaN or infinite values, or are two DataFrames whose columns differ.
+    NaN or infinite values, or are two DataFrames whose columns differ. The
+    messages read, for example: ``Drift check: new_data must be a 2-D array
+    of numbers`` (text), ``Drift check: reference_data must be 2-D`` (None,
+    or 3-D), ``Drift check: new_data has 1 rows; at least 2 are needed``,
+    ``Drift check: new_data[0, 1] is nan, not a finite number``,
+    ``Drift check: new_data has 3 features but reference_data has 4``.
 
     >>> ks_statistics([[0.0], [1.0]], [[2.0], [3.0]])
     array([1.])
@@ -241,11 +246,13 @@ def drift_over_time(
     ``"1"``, ... (as text). Plot ``score`` against ``start`` for the
     notebook's drift chart.
 
-    Raises ValidationError when ``window`` is not a whole number of at
-    least 2 or is larger than the stream, ``step`` is not a whole number of
-    at least 1, ``feature_names`` has the wrong length, or the stream or
-    the reference is bad as in ``detect_data_drift`` (checked once, before
-    the first window).
+    Raises ValidationError when ``window`` is not an ``int`` of at least 2
+    (``100.0`` is refused: "window 100.0 must be a whole number") or the
+    stream has "fewer than one window" of rows, ``step`` is not an ``int``
+    of at least 1, ``feature_names`` has the wrong length ("1 feature names
+    for 2 features"), or the stream or the reference is bad as in
+    ``ks_statistics``, the stream named ``stream`` ("stream has 3 features
+    but reference_data has 2"), all checked before the first window.
 
     >>> rng = np.random.default_rng(0)
     >>> table = drift_over_time(rng.normal(size=(300, 2)), rng.normal(size=(200, 2)), 100)

@@ -293,6 +293,9 @@ def test_labels_arriving_late_and_out_of_order_give_accuracy():
     assert metrics["accuracy"] == 0.5  # ids 0 and 3 right, 1 and 2 wrong
     assert metrics["mae"] is None
     assert metrics["labelled_rows"] == 4
+    samples = _samples(monitor.to_prometheus())
+    assert samples[("model_accuracy", ())] == 0.5
+    assert ("model_mae", ()) not in samples
 
 
 def test_regression_labels_give_mean_absolute_error():
@@ -418,10 +421,10 @@ def test_prometheus_window_percentiles_match_get_metrics():
 
 
 def test_prometheus_samples_carry_the_monitor_labels_escaped():
-    monitor = ModelMonitor(labels={"model": "cancer", "note": 'say "hi"\\now'})
+    monitor = ModelMonitor(labels={"model": "cancer", "note": 'say "hi"\\now\nthen'})
     monitor.log_prediction([1.0], 0, 1.0)
     samples = _samples(monitor.to_prometheus())
-    labels = (("model", "cancer"), ("note", 'say "hi"\\now'))
+    labels = (("model", "cancer"), ("note", 'say "hi"\\now\nthen'))
     assert samples[("model_predictions_total", labels)] == 1
 
 
@@ -630,11 +633,13 @@ def test_drift_over_time_scores_consecutive_windows_and_finds_a_sudden_shift():
 
 def test_drift_over_time_can_overlap_windows():
     rng = np.random.default_rng(12)
-    table = drift_over_time(rng.normal(size=(1_000, 2)), rng.normal(size=(500, 2)), window=400, step=200,
-                            method="psi", feature_names=["a", "b"])
+    stream, reference = rng.normal(size=(1_000, 2)), rng.normal(size=(500, 2))
+    table = drift_over_time(stream, reference, window=400, step=200, method="psi", feature_names=["a", "b"])
     assert table["start"].tolist() == [0, 200, 400, 600]
+    assert table["stop"].tolist() == [400, 600, 800, 1_000]
     assert {"a", "b", "score", "threshold", "n_drifted"} <= set(table.columns)
     assert (table["threshold"] == 0.2).all()
+    assert table.loc[1, "a"] == pytest.approx(psi_scores(stream[200:600], reference)[0])
 
 
 @pytest.mark.parametrize("window, step, match", [

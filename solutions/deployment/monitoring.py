@@ -145,7 +145,8 @@ class ModelMonitor:
         """Check the arguments and allocate every buffer the monitor will ever need (see the class docstring).
 
         Raises ValidationError, naming the argument, when ``window_size`` or
-        ``feature_window`` is not a whole number of at least 1, ``window_s``
+        ``feature_window`` is not an ``int`` of at least 1 (a float such as
+        ``10.0`` or a bool is refused: "must be a whole number"), ``window_s``
         is not a positive finite number of seconds, ``task`` is not
         ``"classification"``, ``"regression"`` or None, or
         ``latency_buckets_ms`` is not a non-empty, strictly increasing
@@ -241,9 +242,10 @@ class ModelMonitor:
         Costs a few microseconds for a numpy row of the right width (more
         for a list, which numpy must convert) and allocates nothing that
         lasts. Raises ValidationError, and logs nothing, for a latency that is
-        not a number, negative, NaN or infinite, or features that are not
-        numbers, not 1-D or 2-D, or whose width differs from the first
-        request's.
+        not a number, negative, NaN or infinite (a message naming
+        ``latency_ms``), or features that are not numbers, not 1-D or 2-D,
+        rows with no values, or a width that differs from the first
+        request's (a message naming ``features``).
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_prediction(np.array([1.0, 2.0]), 0.7, latency_ms=4.5)
@@ -357,10 +359,11 @@ class ModelMonitor:
         counted in ``late_labels``): a label that arrives too late is
         common in production, not a bug.
 
-        Raises ValidationError for an id that is not a whole number or was
-        never returned by ``log_prediction``, a prediction that already has
-        its label, or an ``actual`` whose shape differs from the
-        prediction's. The first label fixes ``task`` when the constructor
+        Raises ValidationError for an id that is not an ``int`` ("is not a
+        whole number": ``"0"`` and ``0.0`` are refused too), an id never
+        returned by ``log_prediction`` ("no prediction has id 7"), a
+        prediction that already has its label ("already"), or an ``actual``
+        whose shape differs from the prediction's ("shape"). The first label fixes ``task`` when the constructor
         did not: classification when both prediction and label are whole
         numbers, booleans or text (numpy dtype kinds ``b i u U S O``),
         regression otherwise.
