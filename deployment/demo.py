@@ -195,7 +195,7 @@ def run_demo(out: str | Path = "build/demo") -> int:
     plt.close(fig)
 
     _step(6, "A/B test: 50/50 between v1.0.0 and v2.0.0, 100,000 simulated users")
-    test, log = simulate_ab_test({"v1.0.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
+    test, _ = simulate_ab_test({"v1.0.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
                                  n_users=100_000, seed=0, progress=True)
     outcome = test.result()
     print(f"conversion v1.0.0 {outcome.means['v1.0.0']:.4f} vs v2.0.0 {outcome.means['v2.0.0']:.4f}; "

@@ -128,10 +128,12 @@ class CanaryRollout:
     def metrics(self) -> dict[str, dict[str, float]]:
         """``{"baseline": {...}, "candidate": {...}}``: each version's error_rate and p95_latency_ms now.
 
-        A metric that is missing or None (no traffic yet) is NaN.
+        A metric that is missing or None is NaN (a monitor of another kind may
+        say None when it has no traffic; Part 3's ``ModelMonitor`` says 0.0,
+        which is why guardrails wait for ``min_requests`` before judging).
 
-        >>> rollout.metrics()            # the candidate's monitor has no latencies yet: p95 None
-        {'baseline': {'error_rate': 0.0, 'p95_latency_ms': 11.1}, 'candidate': {'error_rate': 0.0, 'p95_latency_ms': nan}}
+        >>> rollout.metrics()            # a ModelMonitor with no requests yet reads 0.0
+        {'baseline': {'error_rate': 0.0, 'p95_latency_ms': 11.1}, 'candidate': {'error_rate': 0.0, 'p95_latency_ms': 0.0}}
         """
         raise NotImplementedError(
             "Part 5 (A/B testing): write CanaryRollout.metrics(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."

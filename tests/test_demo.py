@@ -20,6 +20,9 @@ pytestmark = pytest.mark.skipif(
 def test_demo_runs_every_step_and_writes_its_plots(tmp_path, capsys):
     from deployment.demo import run_demo
 
-    assert run_demo(tmp_path) == 0, capsys.readouterr().out
+    status = run_demo(tmp_path)
+    out = capsys.readouterr().out
+    assert status == 0, out
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["ab_test.png", "canary.png", "drift.png", "latency.png"]
-    assert "FAILED" not in capsys.readouterr().out
+    assert "FAILED" not in out
+    assert out.count("  [ok] ") == 6, out[-2000:]  # all six checks of the summary ran and passed

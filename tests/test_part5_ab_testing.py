@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import time
 from bisect import bisect_right
 
 import numpy as np
@@ -208,24 +209,33 @@ def test_growing_the_first_variants_weight_only_moves_users_to_it():
 
 def test_routing_while_weights_change_in_another_thread_never_fails():
     router = _router({"a": 0.5, "b": 0.5})
-    seen, errors, stop = set(), [], threading.Event()
+    seen, errors, passes, stop = set(), [], [0, 0], threading.Event()
 
-    def route_many():
+    def route_many(worker: int):
         try:
             while not stop.is_set():
                 seen.update(router.route(user) for user in USERS[:200])
+                passes[worker] += 1
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    workers = [threading.Thread(target=route_many) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    for i in range(200):
-        router.set_weights({"a": i / 200, "b": 1 - i / 200})
-    stop.set()
-    for worker in workers:
-        worker.join(timeout=10)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, so routing really runs between weight changes
+    try:
+        workers = [threading.Thread(target=route_many, args=(worker,)) for worker in range(2)]
+        for worker in workers:
+            worker.start()
+        deadline, i = time.monotonic() + 30, 0
+        while min(passes) < 20 and time.monotonic() < deadline:
+            router.set_weights({"a": i % 201 / 200, "b": 1 - i % 201 / 200})
+            i += 1
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=10)
+    finally:
+        sys.setswitchinterval(interval)
     assert not errors and seen <= {"a", "b"}
+    assert min(passes) >= 20 and seen == {"a", "b"}
 
 
 def test_predict_answers_with_the_routed_variant_and_names_it():
@@ -311,6 +321,10 @@ def test_outcomes_come_as_numbers_lists_arrays_or_iterables():
     test.record_many("control", np.array([True, False]))
     test.record_many("control", (value for value in [0, 0, 1]))
     assert test.counts() == {"control": 6, "treatment": 0}
+    assert test.stats["control"].mean == pytest.approx(0.5)  # 1, True, False, 0, 0, 1
+    test.record_many("treatment", {1})  # a set, or dict.values(): any iterable
+    test.record_many("treatment", {"u1": 0, "u2": 1}.values())
+    assert test.counts() == {"control": 6, "treatment": 3}
 
 
 def test_unknown_variant_is_refused():
@@ -753,10 +767,14 @@ def test_shadow_predictions_are_never_returned():
 def test_shadow_returns_the_primarys_answer_object_unchanged():
     class Api:
         def predict(self, instances):
-            return {"predictions": [1] * len(instances), "version": "1.1.0"}
+            self.last = {"predictions": [1] * len(instances), "version": "1.1.0"}
+            return self.last
 
-    serving = ShadowDeployment(Api(), Constant(1))
-    assert serving.predict([[0.0], [1.0]]) == {"predictions": [1, 1], "version": "1.1.0"}
+    api = Api()
+    serving = ShadowDeployment(api, Constant(1))
+    answer = serving.predict([[0.0], [1.0]])
+    assert answer == {"predictions": [1, 1], "version": "1.1.0"}
+    assert answer is api.last
     assert serving.agreement_rate() == 1.0
 
 

@@ -11,17 +11,10 @@ rollout         ``CanaryRollout`` and ``ShadowDeployment``
 ==============  ============================================================
 """
 
-from .experiment import (
-    DECISIONS, METRICS, ABResult, ABTest, VariantStats, required_sample_size, two_proportion_ztest, welch_ttest,
-)
-from .rollout import CANARY_STATUSES, DEFAULT_CANARY_STEPS, CanaryRollout, ShadowDeployment
-from .routing import TrafficRouter, predictions_of, routed_answer, user_bucket
-from .simulation import simulate_ab_test
+from . import experiment, rollout, routing, simulation
+from .experiment import *
+from .rollout import *
+from .routing import *
+from .simulation import *
 
-__all__ = [
-    "TrafficRouter", "user_bucket", "predictions_of", "routed_answer",
-    "ABTest", "ABResult", "VariantStats", "two_proportion_ztest", "welch_ttest", "required_sample_size",
-    "DECISIONS", "METRICS",
-    "simulate_ab_test",
-    "CanaryRollout", "ShadowDeployment", "DEFAULT_CANARY_STEPS", "CANARY_STATUSES",
-]
+__all__ = [*routing.__all__, *experiment.__all__, *simulation.__all__, *rollout.__all__]

@@ -341,8 +341,8 @@ class ABTest:
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         if variant not in self.stats:
             raise ValidationError(f"Unknown variant {variant!r}; this test compares {list(self.stats)}.")
-        if hasattr(values, "__iter__") and not hasattr(values, "__len__"):
-            values = list(values)  # a generator: numpy needs a sequence
+        if hasattr(values, "__iter__") and not isinstance(values, (list, tuple)) and not hasattr(values, "__array__"):
+            values = list(values)  # a generator, a set, dict.values(): numpy needs a sequence
         array = np.asarray(values)
         if array.dtype.kind not in "biuf":  # bool, int, unsigned, float: no strings, None or objects
             raise ValidationError(f"Outcomes for {variant!r} must be numbers, got {array.dtype} values.")

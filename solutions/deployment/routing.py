@@ -16,7 +16,7 @@ user would land elsewhere after a restart.
 
     weights   {"v2.0.0": 0.1, "v1.1.0": 0.9}
     slices    v2.0.0: [0.0, 0.1)   v1.1.0: [0.1, 1.0)
-    bucket("alice") = 0.03  ->  "v2.0.0"
+    bucket("grace") = 0.007  ->  "v2.0.0"      bucket("alice") = 0.985  ->  "v1.1.0"
 
 Because the slices follow the variants' order, growing the first variant's
 weight (0.01 -> 0.05 -> 0.25) only moves users *to* it: nobody who already

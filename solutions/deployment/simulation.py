@@ -101,9 +101,9 @@ def simulate_ab_test(
     user_ids = [f"user-{i}" for i in range(n_users)]
     assigned = np.array([router.route(user) for user in tqdm(user_ids, desc="users", disable=not progress)])
 
+    users_of = {name: np.flatnonzero(assigned == name) for name in names}
     predictions = np.empty(n_users, dtype=y.dtype)
-    for name in names:
-        users = np.flatnonzero(assigned == name)
+    for name, users in users_of.items():
         for start in range(0, len(users), batch_size):
             batch = users[start:start + batch_size]
             predictions[batch] = predictions_of(variants[name].predict(X[rows[batch]]))
@@ -112,7 +112,7 @@ def simulate_ab_test(
 
     test = ABTest(names[0], names[1], metric="conversion", alpha=alpha, min_samples=min_samples)
     for name in names:
-        test.record_many(name, converted[assigned == name])
+        test.record_many(name, converted[users_of[name]])
     log = pd.DataFrame({"user_id": user_ids, "variant": assigned, "row": rows,
                         "prediction": predictions, "correct": correct, "converted": converted})
     return test, log
