@@ -12,16 +12,22 @@ A model file is a JSON object, the *envelope*::
     }
 
 Why JSON and not pickle: a person can read it, any language can load it,
-and loading it runs no code. Why a checksum: a file changed after it was
-saved (by accident or on purpose) is refused instead of silently serving a
-different model. Why an atomic write: a crash mid-save must never leave a
-half-written file where a good model used to be.
+and loading it runs no code. Why a checksum: a file damaged after it was
+saved (a truncated copy, a flipped bit, a careless hand edit) is refused
+instead of silently serving a different model. A checksum cannot stop a
+forger, who simply recomputes it; for that, sign the file: with
+``signing_key=`` the envelope also holds ``"signature"``, an HMAC-SHA256 of
+the canonical envelope under a secret key, and a load given the same key
+refuses a file that is unsigned or whose signature does not match. Why an
+atomic write: a crash mid-save must never leave a half-written file where a
+good model used to be.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import tempfile
@@ -38,7 +44,8 @@ from .versions import validate_version
 
 __all__ = [
     "FORMAT_VERSION", "SerializedModel", "save_model", "load_model", "load_serialized", "build_model",
-    "encode_array", "decode_array", "parameters_checksum", "atomic_write_text", "fsync_folder",
+    "encode_array", "decode_array", "parameters_checksum", "envelope_signature", "check_signature",
+    "atomic_write_text", "fsync_folder",
 ]
 
 FORMAT_VERSION = 1
@@ -61,17 +68,21 @@ class SerializedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     checksum: str = ""
+    signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The envelope as a JSON-ready dict, in the order the file shows it."""
-        return {
+        """The envelope as a JSON-ready dict, in the order the file shows it (``signature`` only when signed)."""
+        envelope = {
             "format_version": self.format_version,
             "type": self.type,
             "version": self.version,
             "metadata": self.metadata,
             "checksum": self.checksum,
-            "parameters": self.parameters,
         }
+        if self.signature is not None:
+            envelope["signature"] = self.signature
+        envelope["parameters"] = self.parameters
+        return envelope
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -211,6 +222,54 @@ def parameters_checksum(parameters: dict[str, Any]) -> str:
     ### END SOLUTION
 
 
+def envelope_signature(envelope: dict[str, Any], signing_key: bytes | str) -> str:
+    """The HMAC-SHA256 hex digest of the canonical JSON of ``envelope`` without its ``signature``.
+
+    Canonical as in ``parameters_checksum``: ``json.dumps(..., sort_keys=True,
+    separators=(",", ":"))`` of every field but ``"signature"``, so the
+    signature covers the type, the version, the metadata and (through the
+    checksum) the parameters. ``signing_key`` is a secret of at least one
+    byte (a ``str`` is used as its UTF-8 bytes); without the key nobody can
+    make a signature that matches, which is what a checksum cannot promise.
+    Raises ValidationError for an empty key or one that is not bytes or str.
+
+    >>> len(envelope_signature({"format_version": 1, "checksum": "ab"}, b"secret"))
+    64
+    """
+    ### BEGIN SOLUTION part=1 section="7. Signed model files"
+    if isinstance(signing_key, str):
+        signing_key = signing_key.encode("utf-8")
+    if not isinstance(signing_key, bytes) or not signing_key:
+        raise ValidationError("A signing key must be a non-empty bytes or str secret.")
+    unsigned = {key: value for key, value in envelope.items() if key != "signature"}
+    canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hmac.new(signing_key, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
+    ### END SOLUTION
+
+
+def check_signature(envelope: dict[str, Any], signing_key: bytes | str, where: str) -> None:
+    """Raise ModelFormatError, naming ``where``, unless ``envelope`` is signed with ``signing_key``.
+
+    An envelope without a ``"signature"`` is refused ("is not signed"), and
+    so is one whose signature differs from ``envelope_signature(envelope,
+    signing_key)`` ("signature does not match": the file was changed after
+    it was signed, or signed with another key). Compare the two digests with
+    ``hmac.compare_digest``, whose time does not depend on where they differ.
+
+    >>> check_signature({"checksum": "ab"}, b"secret", "model.json")
+    Traceback (most recent call last):
+    ...
+    deployment.errors.ModelFormatError: model.json: the file is not signed, but a signing key was given.
+    """
+    ### BEGIN SOLUTION part=1 section="7. Signed model files"
+    signature = envelope.get("signature")
+    if signature is None:
+        raise ModelFormatError(f"{where}: the file is not signed, but a signing key was given.")
+    if not isinstance(signature, str) or not hmac.compare_digest(signature, envelope_signature(envelope, signing_key)):
+        raise ModelFormatError(f"{where}: the signature does not match; the file was changed or signed with another key.")
+    ### END SOLUTION
+
+
 def fsync_folder(folder: Path) -> None:
     """Flush a folder's entries to disk, so a rename or a new file in it survives a power cut."""
     fd = os.open(folder, os.O_RDONLY)
@@ -256,11 +315,14 @@ def save_model(
     *,
     version: str = "1.0.0",
     metadata: dict[str, Any] | None = None,
+    signing_key: bytes | str | None = None,
 ) -> Path:
     """Save a fitted model as a JSON model file and return its path.
 
     ``metadata`` may hold ``trained_at`` (a UTC datetime or ISO string;
     default: now), ``accuracy`` (a number) and any other JSON-ready keys.
+    With ``signing_key``, the envelope also gets ``"signature"``:
+    ``envelope_signature`` of the finished envelope under that key.
     The write is atomic (``atomic_write_text``): a crash leaves either the
     old file or the new one.
 
@@ -299,6 +361,9 @@ def save_model(
         text = json.dumps(envelope.to_dict(), indent=2, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"Cannot save the metadata of {path}: {exc}.") from None
+    if signing_key is not None:
+        envelope.signature = envelope_signature(envelope.to_dict(), signing_key)
+        text = json.dumps(envelope.to_dict(), indent=2, allow_nan=False)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot save {path}: the folder {path.parent} does not exist.")
     atomic_write_text(path, text + "\n")
@@ -306,7 +371,7 @@ def save_model(
     ### END SOLUTION
 
 
-def load_serialized(filepath: str | os.PathLike) -> SerializedModel:
+def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | None = None) -> SerializedModel:
     """Read and check a model file's envelope without building the model.
 
     Every field is checked and the checksum verified, so a model built
@@ -318,6 +383,10 @@ def load_serialized(filepath: str | os.PathLike) -> SerializedModel:
     (``codec_for_type``), a bad version, or a checksum that does not match.
     JSON's ``NaN`` and ``Infinity`` are refused while parsing
     (``json.loads(..., parse_constant=...)``).
+
+    A ``"signature"``, when present, must be a string. With ``signing_key``,
+    the file must also pass ``check_signature``, after the checksum; without
+    a key, a signature is read but cannot be checked.
     """
     ### BEGIN SOLUTION part=1 section="3. Loading a model"
     path = Path(filepath)
@@ -365,8 +434,13 @@ def load_serialized(filepath: str | os.PathLike) -> SerializedModel:
         raise ModelFormatError(
             f"{path}: the checksum does not match the parameters; the file was changed after it was saved."
         )
+    signature = document.get("signature")
+    if signature is not None and not isinstance(signature, str):
+        raise ModelFormatError(f"{path}: the field 'signature' must be a str, got {type(signature).__name__}.")
+    if signing_key is not None:
+        check_signature(document, signing_key, str(path))
     return SerializedModel(document["type"], document["version"], document["parameters"],
-                           document["metadata"], format_version, document["checksum"])
+                           document["metadata"], format_version, document["checksum"], signature)
     ### END SOLUTION
 
 
@@ -388,15 +462,16 @@ def build_model(serialized: SerializedModel, where: str) -> Any:
     ### END SOLUTION
 
 
-def load_model(filepath: str | os.PathLike) -> Any:
+def load_model(filepath: str | os.PathLike, *, signing_key: bytes | str | None = None) -> Any:
     """Load a model saved by ``save_model``: check the file, then rebuild the model.
 
-    ``load_serialized`` checks the file; ``build_model`` rebuilds the model
-    through the allow-list ``model_codecs.CODECS``.
+    ``load_serialized`` checks the file (and its signature, with
+    ``signing_key``); ``build_model`` rebuilds the model through the
+    allow-list ``model_codecs.CODECS``.
 
     >>> model = load_model("models/cancer.json")
     >>> model.predict(X_test[:3])
     """
     ### BEGIN SOLUTION part=1 section="3. Loading a model"
-    return build_model(load_serialized(filepath), str(filepath))
+    return build_model(load_serialized(filepath, signing_key=signing_key), str(filepath))
     ### END SOLUTION
