@@ -16,7 +16,10 @@ from typing import Any
 
 from .errors import ValidationError
 
-__all__ = ["validate_version", "version_key"]
+__all__ = ["MAX_VERSION_LENGTH", "validate_version", "version_key"]
+
+MAX_VERSION_LENGTH = 128
+"""The longest version accepted, in characters: a version names a folder in the registry (at most 255 bytes)."""
 
 # The regular expression recommended by semver.org, without named groups.
 _SEMVER = re.compile(
@@ -27,7 +30,11 @@ _SEMVER = re.compile(
 
 
 def validate_version(version: Any) -> str:
-    """Return ``version`` if it is a semantic version, else raise ValidationError."""
+    """Return ``version`` if it is a semantic version of at most ``MAX_VERSION_LENGTH`` characters, else raise ValidationError."""
+    if isinstance(version, str) and len(version) > MAX_VERSION_LENGTH:
+        raise ValidationError(
+            f"Version {version[:20]!r}... is {len(version)} characters long; the limit is {MAX_VERSION_LENGTH}."
+        )
     if not isinstance(version, str) or not _SEMVER.fullmatch(version):
         raise ValidationError(
             f"Version {version!r} is not a semantic version such as '1.0.0' or '2.1.0-rc.1'."

@@ -40,10 +40,12 @@ class LatencyRecorder:
     from the window's first request to now.
     """
 
-    def __init__(self, window_size: int = 10_000, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, window_size: int = 10_000, *, clock: Callable[[], float] = time.monotonic,
+                 labels: dict[str, str] | None = None) -> None:
         if type(window_size) is not int or window_size < 1:
             raise ValidationError(f"LatencyRecorder: window_size must be a positive integer, got {window_size!r}.")
         self._clock = clock
+        self._labels = dict(labels or {})  # Prometheus labels for every sample, e.g. {"model": "cancer"}
         self._window: deque[tuple[float, float, bool]] = deque(maxlen=window_size)  # (time_s, latency_ms, ok)
         self._lock = threading.Lock()
         self.total_predictions = 0
