@@ -1,400 +1,423 @@
-"""The HTTP layer (given): an ``InferenceAPI`` behind a FastAPI app, served by uvicorn.
+"""The HTTP layer (given): an ``InferenceAPI`` behind a FastAPI app that speaks three protocols.
 
 Routes (``{name}`` is the model's name, by default the model file's stem):
 
-==========================  =====================================================
-``POST /predict``           ``{"instances": [[...], ...]}`` -> ``{"predictions": [...], "version", "timestamp"}``
-``POST /v1/models/{name}:predict``  the same, on the KServe V1 route
-``POST /predict_proba``     a classifier's ``{"probabilities", "classes", ...}``
-``GET /v1/models/{name}``   ``{"name", "version", "ready", "n_features"}``
-``GET /health``             ``InferenceAPI.health()``; 200 when healthy or degraded, 503 when unhealthy
-``GET /metrics``            the monitor's metrics in Prometheus' text format
-``GET /openapi.json``       the OpenAPI spec (``/docs`` shows it)
-==========================  =====================================================
+======================================  ==========================================================
+``POST /predict``                       the workbook's: ``{"instances": rows}`` -> ``{"predictions", "version", "timestamp"}``
+``POST /predict_proba``                 a classifier's ``{"probabilities", "classes", "version", "timestamp"}``
+``GET /``                               KServe V1 liveness: ``{"status": "alive"}``
+``GET /v1/models``                      KServe V1: ``{"models": [name]}``
+``GET /v1/models/{name}``               KServe V1 readiness: ``{"name", "ready", "version", "n_features"}``; 503 when not ready
+``POST /v1/models/{name}:predict``      KServe V1: ``{"instances": rows}`` or ``{"inputs": rows}``, answered like ``/predict``
+``POST /v1/models/{name}:explain``      KServe V1 explanations: 501, not implemented here
+``POST /invocations``                   MLflow: ``inputs``, ``instances``, ``dataframe_split``, ``dataframe_records`` or CSV -> ``{"predictions"}``
+``GET /ping``, ``GET /version``         MLflow: health (200 or 503), the model's version (text)
+``GET /health``                         ``InferenceAPI.health()``; 200 when healthy or degraded, 503 when unhealthy
+``GET /metrics``                        the monitor's ``to_prometheus()``, in Prometheus' text format
+``GET /openapi.json``, ``GET /docs``    the OpenAPI document, and a page that shows it
+======================================  ==========================================================
 
-Every error is JSON, ``{"error": {"type": ..., "message": ...}}``, with the
-status a client can act on: 400 bad input, 401 no or wrong key, 404 unknown
-model, 413 too many rows, 429 over the rate limit (with ``Retry-After`` in
-whole seconds, rounded up), 503 the model cannot answer. A client's mistake
-is never a 500. Send the key as ``Authorization: Bearer <key>`` or
-``X-API-Key: <key>``; only the predict routes need one.
+Every route goes through the same ``InferenceAPI``: the same validation,
+keys, rate limits, cache, monitor and log line. Every error is the JSON
+body of ``responses.py``, ``{"error": "<one sentence>", "type": "<class>"}``,
+with the status a client can act on (400, 401, 404, 405, 408, 413, 415,
+429, 501, 503; never a traceback). Send the key as ``Authorization:
+Bearer <key>`` or ``X-API-Key: <key>``; only the predict routes need one.
 
-Micro-batching: concurrent one-row requests are gathered for up to
-``max_wait_ms`` (or until ``max_batch_rows`` are waiting) and answered by
-one model call (``InferenceAPI.infer``), so a model's per-call cost is
-paid once per batch. The default wait, 0 ms, gathers the requests that
-arrived while the event loop was busy, and adds no delay when it is idle;
-a longer wait makes bigger batches for a slow model, at the price of
-latency. ``create_app(api, micro_batching=False)`` turns it off.
+A predict request is checked in the order that costs a hostile client the
+most and the server the least: the key and the client's rate first (a
+FastAPI dependency, ``InferenceAPI.authorize``: 401 or 429 before a byte of
+the body is read), then the body (``payloads.py``: its type, its size, its
+time, strict JSON), then the rows (``InferenceAPI.admit``), then the model
+(``InferenceAPI.infer``, through the ``MicroBatcher`` for one-row
+requests). An address that sends too many wrong keys is answered 429
+(``limits.FailedKeyThrottle``).
 
-The handlers are ``async`` and call the model directly on the event loop:
-for a small numpy model (tens of microseconds a call) that is faster than
-handing each request to a thread. A slow model would block the loop; run it
-in a thread pool (``starlette.concurrency.run_in_threadpool``) instead.
+The handlers are ``async`` and call the model on the event loop: for a
+small numpy model (tens of microseconds a call) that is faster than
+handing each request to a thread. A slow model would block the loop; run
+it in a thread pool (``starlette.concurrency.run_in_threadpool``) instead.
 
+State lives in each process: with ``serve --workers N``, each worker has
+its own rate limits, cache and failed-key counts (so a client may get up
+to N times its rate); only ``/metrics`` is summed over the workers.
+
+>>> from deployment.server import BackgroundServer, create_app
 >>> app = create_app(InferenceAPI(model, APIConfig(version="1.0.0")), name="cancer")
 >>> with BackgroundServer(app) as server:      # a free loopback port, in a thread
-...     httpx.post(server.url + "/predict", json={"instances": [[0.0] * 30]}).json()
+...     httpx.post(server.url + "/v1/models/cancer:predict", json={"inputs": [row]}).json()["predictions"]
+[1]
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import math
 import os
 import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.convertors import Convertor, register_url_convertor
 
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .batching import MicroBatcher
 from .errors import (
     AuthenticationError,
-    BatchTooLargeError,
     DeploymentError,
     ModelNotFoundError,
     ModelUnavailableError,
     RateLimitError,
     ValidationError,
 )
-from .inference import AdmittedRequest, APIConfig, InferenceAPI
+from .inference import APIConfig, Caller, InferenceAPI
+from .limits import FailedKeyThrottle, ServerLimits, uvicorn_config
+from .logs import log_requests
+from .metrics import Monitor
+from .openapi import (
+    Health,
+    Liveness,
+    MlflowPrediction,
+    ModelList,
+    ModelReady,
+    Prediction,
+    Probabilities,
+    csv_example,
+    error_responses,
+    request_body,
+    rows_schema,
+)
+from .payloads import (
+    CSV,
+    JSON,
+    ClientDisconnect,
+    csv_instances,
+    kserve_instances,
+    mlflow_instances,
+    parse_json,
+    read_body,
+    require_media_type,
+)
 from .recorder import LatencyRecorder
+from .responses import NotImplementedHereError, add_error_handlers, error_response, json_response
 from .serialization import build_model, load_serialized, utc_timestamp
 
 __all__ = ["create_app", "build_app", "default_monitor", "BackgroundServer", "MicroBatcher", "error_response",
-           "log_requests", "LoopTurnHandler", "MessageFormatter"]
+           "log_requests", "ServerLimits"]
 
 logger = logging.getLogger("deployment.server")
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
-"""Request bodies larger than this are refused with 413 before they are parsed."""
-
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
-_STATUS = [  # the first matching type decides; order matters (subclasses first)
-    (BatchTooLargeError, 413),
-    (ValidationError, 400),
-    (AuthenticationError, 401),
-    (RateLimitError, 429),
-    (ModelNotFoundError, 404),
-    (ModelUnavailableError, 503),
-    (NotImplementedError, 501),  # a part of the package not written yet
-]
 
-_PREDICT_BODY = {
-    "required": True,
-    "content": {"application/json": {"schema": {
-        "type": "object",
-        "required": ["instances"],
-        "properties": {"instances": {
-            "type": "array", "minItems": 1,
-            "items": {"type": "array", "items": {"type": "number"}},
-            "description": "One row per instance, each with the model's number of features.",
-        }},
-    }, "example": {"instances": [[0.5, 1.2, 3.4]]}}},
-}
-_ERROR_SCHEMA = {"application/json": {"schema": {
-    "type": "object",
-    "properties": {"error": {"type": "object", "properties": {
-        "type": {"type": "string"}, "message": {"type": "string"}}}},
-}}}
-_PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Predictions, one per row", "content": {"application/json": {"schema": {
-        "type": "object", "properties": {
-            "predictions": {"type": "array"}, "version": {"type": "string"},
-            "timestamp": {"type": "string", "format": "date-time"}, "fallback": {"type": "boolean"},
-        }}}}},
-    400: {"description": "Bad input (the message names the row and column)", "content": _ERROR_SCHEMA},
-    401: {"description": "Missing or wrong API key", "content": _ERROR_SCHEMA},
-    413: {"description": "Too many rows, or a body too large", "content": _ERROR_SCHEMA},
-    429: {"description": "Over the rate limit; see Retry-After", "content": _ERROR_SCHEMA},
-    503: {"description": "The model cannot answer", "content": _ERROR_SCHEMA},
-}
+class ModelName(Convertor):
+    """A model name in a path: no ``/`` and no ``:``, so ``cancer:explain`` is never taken for a name."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
 
 
-def error_response(error: BaseException) -> JSONResponse:
-    """The JSON error response for ``error``: its status, type name and message (and Retry-After)."""
-    status = next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
-    if status == 500:
-        # A bug of ours, not the client's: say so without leaking internals.
-        body = {"type": "InternalServerError", "message": "The server failed to answer; the error is in its log."}
-    else:
-        body = {"type": type(error).__name__, "message": str(error)}
-    headers = {}
-    if isinstance(error, RateLimitError):
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
-    if isinstance(error, AuthenticationError):
-        headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+register_url_convertor("model_name", ModelName())
 
 
-def _api_key(request: Request) -> str | None:
-    """The key from ``Authorization: Bearer <key>``, else from ``X-API-Key``, else None."""
-    authorization = request.headers.get("authorization")
-    if authorization:
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() == "bearer" and key.strip():
-            return key.strip()
-    return request.headers.get("x-api-key") or None
-
-
-async def _read_instances(request: Request) -> Any:
-    """The ``instances`` of a JSON body ``{"instances": ...}``, or a ValidationError saying what is wrong."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise BatchTooLargeError(f"The request body is {int(length):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise BatchTooLargeError(f"The request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ValidationError(f"The request body is not valid JSON ({str(exc)[:80]}).") from None
-    if not isinstance(document, dict) or "instances" not in document:
-        raise ValidationError('The request body must be a JSON object {"instances": [[...], ...]}.')
-    return document["instances"]
-
-
-_to_json = json.JSONEncoder(allow_nan=False).encode  # made once: json.dumps(allow_nan=False) makes one a call
-
-
-def _success(outcome: dict[str, Any]) -> Response:
-    document = dict(outcome, timestamp=utc_timestamp(outcome["timestamp"]))
-    return Response(_to_json(document), media_type="application/json")
-
-
-class _DirectRoute(APIRoute):
-    """A route that hands its endpoint the Request as it is (and the path's parameters).
-
-    The predict endpoints read and check their body themselves
-    (``_read_instances``) and return a ready ``Response``, so FastAPI's work
-    around an endpoint (solving its parameters, serializing its result) finds
-    nothing to do, yet costs tens of microseconds a request: a fifth of a
-    one-row answer. It is still an ``APIRoute``, so the OpenAPI spec shows it.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        endpoint = self.endpoint
-
-        async def handler(request: Request) -> Response:
-            return await endpoint(request=request, **request.path_params)
-
-        return handler
-
-
-class MicroBatcher:
-    """Gathers admitted one-row requests for up to ``max_wait_ms`` and answers them with one model call.
-
-    Runs on the server's event loop: ``submit`` queues a request and returns
-    a future; the batch is answered (``api.infer``) when ``max_batch_rows``
-    requests wait, or ``max_wait_ms`` after the first one arrived (0: at the
-    loop's next turn, gathering whatever arrived meanwhile). ``batches`` and
-    ``requests`` count what it did: their ratio is the mean batch size.
-    """
-
-    def __init__(self, api: InferenceAPI, *, max_batch_rows: int = 64, max_wait_ms: float = 0.0) -> None:
-        if max_batch_rows < 1 or max_wait_ms < 0:
-            raise ValidationError(f"MicroBatcher: max_batch_rows must be >= 1 and max_wait_ms >= 0, "
-                                  f"got {max_batch_rows!r} and {max_wait_ms!r}.")
-        self.api = api
-        self.max_batch_rows = max_batch_rows
-        self.max_wait_s = max_wait_ms / 1000.0
-        self.batches = 0
-        self.requests = 0
-        self._pending: list[tuple[AdmittedRequest, asyncio.Future]] = []
-        self._timer: asyncio.Handle | None = None
-
-    def submit(self, request: AdmittedRequest) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((request, future))
-        if len(self._pending) >= self.max_batch_rows:
-            self.flush()
-        elif self._timer is None:
-            if self.max_wait_s > 0:
-                self._timer = loop.call_later(self.max_wait_s, self.flush)
-            else:
-                self._timer = loop.call_soon(self.flush)
-        return future
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            outcomes = self.api.infer([request for request, _ in batch])
-        except Exception as error:  # a bug: every request of the batch gets it
-            outcomes = [error] * len(batch)
-        self.batches += 1
-        self.requests += len(batch)
-        for (_, future), outcome in zip(batch, outcomes):
-            if future.done():  # the client went away
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+def client_address(request: Request) -> str:
+    """The client's address (the proxy's, unless ``--forwarded-allow-ips`` names it)."""
+    return request.client.host if request.client else "unknown"
 
 
 def create_app(
     api: InferenceAPI,
     *,
-    monitor: Any = None,
+    monitor: Monitor | None = None,
     name: str = "model",
     micro_batching: bool = True,
     max_batch_rows: int = 64,
     max_wait_ms: float = 0.0,
+    limits: ServerLimits | None = None,
 ) -> FastAPI:
-    """The ASGI app serving ``api`` as the model ``name``; run it with uvicorn.
+    """The ASGI app serving ``api`` as the model ``name``; run it with uvicorn (``limits.uvicorn_config``).
 
-    ``monitor`` backs ``GET /metrics`` (anything with ``to_prometheus()`` and
-    ``log_error``); by default the API's own monitor. Requests refused before
-    they reach the API (a body that is not JSON, an unknown model name) are
-    logged here and reported to that monitor. ``micro_batching`` gathers
-    concurrent one-row requests into one model call (see ``MicroBatcher``).
+    ``monitor`` backs ``GET /metrics`` (by default the API's own monitor);
+    requests refused before the API knows them (too many wrong keys) are
+    reported to it too. ``micro_batching`` gathers concurrent one-row
+    requests into one model call (``MicroBatcher``). ``limits`` sets the
+    body's size and time limits and the failed-key throttle
+    (``ServerLimits``); the server that runs the app reads the rest from
+    ``app.state.limits``.
     """
     monitor = monitor if monitor is not None else api.monitor
+    limits = limits or ServerLimits()
     batcher = MicroBatcher(api, max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms) if micro_batching else None
+    max_body_bytes = limits.body_limit(api.config.max_batch_size, api.n_features)
+    failed_keys = FailedKeyThrottle(limits.failed_keys_per_minute, window_s=60.0)
+    needs_key = api.config.api_keys is not None
+
     app = FastAPI(
         title=f"{name} inference API",
         version=api.version,
-        description="Predictions from a saved model, with validation, API keys, rate limits and health.",
+        description=(f"Predictions from the model {name!r} (version {api.version}): the workbook's /predict, "
+                     "KServe's V1 data plane and MLflow's scoring protocol. Every error is "
+                     '{"error": "<one sentence>", "type": "<error class>"}.'),
     )
-    app.state.api, app.state.monitor, app.state.batcher, app.state.name = api, monitor, batcher, name
-    needs_key = api.config.api_keys is not None
+    app.state.api, app.state.monitor, app.state.batcher = api, monitor, batcher
+    app.state.name, app.state.limits = name, limits
+    add_error_handlers(app)
 
-    def refused(request: Request, started_s: float, error: BaseException) -> JSONResponse:
-        """A request refused by the server itself: log it like the API logs its own."""
-        latency_ms = (time.monotonic() - started_s) * 1000.0
-        if monitor is not None:
+    # --- who is calling: checked before the body is read -----------------------------------------
+
+    def authorize(request: Request, api_key: str | None) -> Caller:
+        address = client_address(request)
+        if needs_key:
             try:
-                monitor.log_error(latency_ms, error)
-            except Exception:
-                pass
-        logger.info(json.dumps({
-            "event": "refused", "client": request.client.host if request.client else "unknown",
-            "path": request.url.path, "latency_ms": round(latency_ms, 3), "outcome": type(error).__name__,
-        }))
-        return error_response(error)
-
-    async def answer(request: Request, method: str) -> Response:
-        started_s = time.monotonic()
+                failed_keys.check(address)
+            except RateLimitError as error:
+                report_refusal(request, error)
+                raise
         try:
-            instances = await _read_instances(request)
+            return api.authorize(api_key=api_key, client_id=address)
+        except AuthenticationError:
+            failed_keys.failed(address)
+            raise
+
+    bearer = HTTPBearer(auto_error=False, description="An API key, sent as Authorization: Bearer KEY.")
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+
+    async def keyed_caller(request: Request, token: HTTPAuthorizationCredentials | None = Security(bearer),
+                           header_key: str | None = Security(key_header)) -> Caller:
+        return authorize(request, token.credentials if token is not None else header_key)
+
+    async def open_caller(request: Request) -> Caller:
+        return authorize(request, None)
+
+    caller_of = keyed_caller if needs_key else open_caller
+
+    def report_refusal(request: Request, error: BaseException) -> None:
+        """A request refused before the API knew it: one log line, and the monitor hears of it."""
+        if monitor is not None:
+            monitor.log_error(0.0, error)
+        logger.info(json.dumps({"event": "refused", "client": client_address(request), "path": request.url.path,
+                                "outcome": type(error).__name__}))
+
+    # --- reading the body, answering -------------------------------------------------------------
+
+    async def read_document(request: Request, caller: Caller, accepted: tuple[str, ...] = (JSON,)) -> Any:
+        """The body as a JSON object (or CSV rows); a refusal is recorded under the caller's request id."""
+        try:
+            kind = require_media_type(request, accepted)
+            body = await read_body(request, max_bytes=max_body_bytes, timeout_s=limits.body_timeout_s)
+            return csv_instances(body) if kind == CSV else parse_json(body)
+        except ClientDisconnect:
+            api.refuse(caller, ClientDisconnect())
+            raise
         except DeploymentError as error:
-            return refused(request, started_s, error)
-        try:
-            client = request.scope.get("client")
-            api_key = _api_key(request) if needs_key else None  # no keys configured: nothing to read
-            admitted = api.admit(instances, api_key=api_key, client_id=client[0] if client else None)
-            if batcher is not None and method == "predict" and len(admitted.X) == 1:
-                outcome = await batcher.submit(admitted)
-            else:
-                outcome = api.infer([admitted], method=method)[0]
-                if isinstance(outcome, BaseException):
-                    raise outcome
-        except Exception as error:
-            if not isinstance(error, (DeploymentError, NotImplementedError)):
-                logger.exception("predict failed")
-            return error_response(error)
-        return _success(outcome)
+            raise api.refuse(caller, error) from None
 
-    def check_name(request: Request, model_name: str) -> JSONResponse | None:
+    async def answer(caller: Caller, instances: Any, method: str = "predict") -> dict[str, Any]:
+        admitted = api.admit(instances, caller=caller)
+        if batcher is not None and method == "predict" and len(admitted.X) == 1:
+            return await batcher.submit(admitted)
+        outcome = api.infer([admitted], method=method)[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def check_name(caller: Caller | None, model_name: str) -> None:
         if model_name != name:
-            return refused(request, time.monotonic(),
-                           ModelNotFoundError(f"No model named {model_name!r} here; this server serves {name!r}."))
-        return None
+            error = ModelNotFoundError(f"No model named {model_name!r} here; this server serves {name!r}.")
+            raise (api.refuse(caller, error) if caller is not None else error)
 
-    def post(path: str, **documentation: Any) -> Callable[[Callable], Callable]:
-        """Like ``@app.post``, for the predict routes: a ``_DirectRoute`` serves them."""
-        def register(endpoint: Callable) -> Callable:
-            app.router.add_api_route(path, endpoint, methods=["POST"], route_class_override=_DirectRoute,
-                                     **documentation)
-            return endpoint
-        return register
+    def workbook_answer(outcome: dict[str, Any]) -> Response:
+        return json_response(dict(outcome, timestamp=utc_timestamp(outcome["timestamp"])))
 
-    @post("/predict", openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_RESPONSES,
-          summary="Predict: one answer per row")
-    async def predict(request: Request) -> Response:
-        return await answer(request, "predict")
+    rows = rows_schema(api.n_features, api.config.max_batch_size)
+    example_row = [0.0] * api.n_features
+    instances_body = request_body({"type": "object", "required": ["instances"], "additionalProperties": False,
+                                   "properties": {"instances": rows}}, {"instances": [example_row]})
+    kserve_body = request_body({"oneOf": [
+        {"type": "object", "required": ["instances"], "additionalProperties": False, "properties": {"instances": rows}},
+        {"type": "object", "required": ["inputs"], "additionalProperties": False, "properties": {"inputs": rows}},
+    ]}, {"instances": [example_row]})
+    predict_errors = error_responses(400, 408, 413, 415, 429, 503) | (error_responses(401) if needs_key else {})
 
-    @post("/predict_proba", openapi_extra={"requestBody": _PREDICT_BODY}, responses=_PREDICT_RESPONSES,
-          summary="A classifier's class probabilities, one list per row")
-    async def predict_proba(request: Request) -> Response:
-        if not api.is_classifier:
-            return refused(request, time.monotonic(), ValidationError(f"The model {name!r} is not a classifier."))
-        return await answer(request, "predict_proba")
+    # --- the workbook's routes --------------------------------------------------------------------
 
-    @post("/v1/models/{model_name}:predict", openapi_extra={"requestBody": _PREDICT_BODY},
-          responses={**_PREDICT_RESPONSES, 404: {"description": "No such model", "content": _ERROR_SCHEMA}},
-          summary="Predict (KServe V1 protocol)")
-    async def kserve_predict(model_name: str, request: Request) -> Response:
-        return check_name(request, model_name) or await answer(request, "predict")
+    @app.post("/predict", summary="Predict: one answer per row", tags=["workbook"],
+              openapi_extra={"requestBody": instances_body},
+              responses={200: {"model": Prediction, "description": "One prediction per row"}, **predict_errors})
+    async def predict(request: Request, caller: Caller = Depends(caller_of)) -> Response:
+        document = await read_document(request, caller)
+        try:
+            instances = kserve_instances(document)
+        except ValidationError as error:
+            raise api.refuse(caller, error) from None
+        return workbook_answer(await answer(caller, instances))
 
-    @app.get("/v1/models/{model_name}", summary="The model's name, version and readiness (KServe V1)",
-             responses={404: {"description": "No such model", "content": _ERROR_SCHEMA}})
-    async def model_metadata(model_name: str, request: Request) -> Response:
-        problem = check_name(request, model_name)
-        if problem is not None:
-            return problem
-        ready = api.health()["status"] != "unhealthy"
-        return JSONResponse({"name": name, "version": api.version, "ready": ready, "n_features": api.n_features})
+    @app.post("/predict_proba", summary="A classifier's probabilities, one list per row", tags=["workbook"],
+              openapi_extra={"requestBody": instances_body},
+              responses={200: {"model": Probabilities, "description": "One list of probabilities per row"},
+                         **predict_errors})
+    async def predict_proba(request: Request, caller: Caller = Depends(caller_of)) -> Response:
+        document = await read_document(request, caller)
+        try:
+            if not api.is_classifier:
+                raise ValidationError(f"The model {name!r} is not a classifier: it has no probabilities.")
+            instances = kserve_instances(document)
+        except ValidationError as error:
+            raise api.refuse(caller, error) from None
+        return workbook_answer(await answer(caller, instances, "predict_proba"))
 
-    @app.get("/health", summary="healthy, degraded (200) or unhealthy (503)")
+    @app.get("/health", summary="healthy or degraded (200), unhealthy (503)", tags=["workbook"],
+             responses={200: {"model": Health}, 503: {"model": Health, "description": "Nothing can answer"}})
     async def health() -> Response:
         report = api.health()
         return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
-    @app.get("/metrics", summary="Metrics in Prometheus' text format",
-             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4"}})
+    @app.get("/metrics", summary="Metrics in Prometheus' text format", tags=["workbook"],
+             response_class=PlainTextResponse,
+             responses={200: {"content": {PROMETHEUS_TEXT: {"schema": {"type": "string"}}},
+                              "description": "Prometheus text format 0.0.4"},
+                        **error_responses(404)})
     async def metrics() -> Response:
         if monitor is None:
-            return error_response(ModelNotFoundError("No monitor is attached to this server."))
+            raise ModelNotFoundError("No monitor is attached to this server.")
         return Response(monitor.to_prometheus(), media_type=PROMETHEUS_TEXT)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
-        return JSONResponse({"error": {"type": kind, "message": str(exc.detail)}},
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    # --- KServe V1 ----------------------------------------------------------------------------------
 
-    @app.exception_handler(RequestValidationError)
-    async def request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(ValidationError(f"The request is not valid: {exc.errors()[:1]}"))
+    @app.get("/", summary="Liveness (KServe V1)", tags=["KServe V1"], response_model=Liveness)
+    async def liveness() -> Response:
+        return JSONResponse({"status": "alive"})
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(exc)
+    @app.get("/v1/models", summary="The models served (KServe V1)", tags=["KServe V1"], response_model=ModelList)
+    async def model_list() -> Response:
+        return JSONResponse({"models": [name]})
 
+    @app.get("/v1/models/{model_name:model_name}", summary="Readiness of a model (KServe V1)", tags=["KServe V1"],
+             responses={200: {"model": ModelReady, "description": "The model is ready"},
+                        **error_responses(404, 503)})
+    async def model_ready(model_name: str) -> Response:
+        check_name(None, model_name)
+        report = api.health()
+        if report["status"] == "unhealthy":
+            raise ModelUnavailableError(f"The model {name!r} is not ready: {'; '.join(report['reasons'])}.")
+        return JSONResponse({"name": name, "ready": True, "version": api.version, "n_features": api.n_features})
+
+    @app.post("/v1/models/{model_name:model_name}:predict", summary="Predict (KServe V1)", tags=["KServe V1"],
+              openapi_extra={"requestBody": kserve_body},
+              responses={200: {"model": Prediction, "description": "One prediction per row"},
+                         **predict_errors, **error_responses(404)})
+    async def kserve_predict(model_name: str, request: Request, caller: Caller = Depends(caller_of)) -> Response:
+        check_name(caller, model_name)
+        document = await read_document(request, caller)
+        try:
+            instances = kserve_instances(document)
+        except ValidationError as error:
+            raise api.refuse(caller, error) from None
+        return workbook_answer(await answer(caller, instances))
+
+    @app.post("/v1/models/{model_name:model_name}:explain", summary="Explain (KServe V1): not implemented here",
+              tags=["KServe V1"], responses=error_responses(404, 501))
+    async def kserve_explain(model_name: str) -> Response:
+        check_name(None, model_name)
+        raise NotImplementedHereError(f"The model {name!r} has no explainer: this server answers :predict only.")
+
+    # --- MLflow's scoring protocol ----------------------------------------------------------------------
+
+    mlflow_schema = {"type": "object", "oneOf": [
+        {"required": ["inputs"], "additionalProperties": False, "properties": {"inputs": rows}},
+        {"required": ["instances"], "additionalProperties": False, "properties": {"instances": rows}},
+        {"required": ["dataframe_split"], "additionalProperties": False, "properties": {"dataframe_split": {
+            "type": "object", "required": ["data"], "properties": {
+                "columns": {"type": "array", "items": {"type": "string"}, "minItems": api.n_features,
+                            "maxItems": api.n_features, "uniqueItems": True},
+                "data": rows}}}},
+        {"required": ["dataframe_records"], "additionalProperties": False, "properties": {"dataframe_records": {
+            "type": "array", "minItems": 1, "maxItems": api.config.max_batch_size,
+            "items": {"type": "object", "minProperties": api.n_features, "maxProperties": api.n_features,
+                      "additionalProperties": {"type": "number"}}}}},
+    ]}
+    mlflow_body = request_body(mlflow_schema, {"inputs": [example_row]}, csv=csv_example(api.n_features))
+
+    @app.post("/invocations", summary="Predict (MLflow scoring protocol)", tags=["MLflow"],
+              openapi_extra={"requestBody": mlflow_body},
+              responses={200: {"model": MlflowPrediction, "description": "One prediction per row"}, **predict_errors})
+    async def invocations(request: Request, caller: Caller = Depends(caller_of)) -> Response:
+        document = await read_document(request, caller, accepted=(JSON, CSV))
+        try:
+            instances = document if isinstance(document, list) else mlflow_instances(document)
+        except ValidationError as error:
+            raise api.refuse(caller, error) from None
+        outcome = await answer(caller, instances)
+        return json_response({"predictions": outcome["predictions"]})
+
+    @app.get("/ping", summary="Health (MLflow): 200 while the model answers, else 503", tags=["MLflow"],
+             responses={200: {"model": Liveness}, **error_responses(503)})
+    async def ping() -> Response:
+        report = api.health()
+        if report["status"] == "unhealthy":
+            raise ModelUnavailableError(f"The model {name!r} cannot answer: {'; '.join(report['reasons'])}.")
+        return JSONResponse({"status": report["status"]})
+
+    @app.get("/version", summary="The served model's version (MLflow)", tags=["MLflow"],
+             response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "A semantic version"}})
+    async def version() -> Response:
+        return PlainTextResponse(api.version)
+
+    def openapi_document() -> dict[str, Any]:
+        """FastAPI's document, without the 422 answers it adds to every route with parameters (none happen here)."""
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description,
+                                   routes=app.routes)
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            for unused in ("HTTPValidationError", "ValidationError"):
+                document.get("components", {}).get("schemas", {}).pop(unused, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi_document  # FastAPI's documented way to change the generated document
     return app
 
 
-def default_monitor() -> Any:
-    """Part 3's ``ModelMonitor`` if it is written, else a ``LatencyRecorder`` (same four methods)."""
-    from . import monitoring
+def default_monitor(labels: dict[str, str] | None = None) -> Monitor:
+    """Part 3's ``ModelMonitor`` once it is written, else the given ``LatencyRecorder`` (the same contract).
 
-    monitor_class = getattr(monitoring, "ModelMonitor", None)
-    if monitor_class is not None:
-        try:
-            monitor = monitor_class()
-            monitor.get_metrics()
-            monitor.to_prometheus()
-            return monitor
-        except Exception:  # NotImplementedError until Part 3 is written
-            pass
-    return LatencyRecorder()
+    The fallback happens only when Part 3 raises ``NotImplementedError``
+    (not written yet), and says so in one log line (a warning of
+    ``deployment.server``). Any other error of the monitor's first
+    ``get_metrics()`` or ``to_prometheus()`` is a bug in it: raised as a
+    DeploymentError naming the error, so the server refuses to start
+    rather than silently serving with another monitor.
+    """
+    from .monitoring import ModelMonitor
+
+    try:
+        monitor = ModelMonitor(labels=labels)
+        monitor.get_metrics()
+        monitor.to_prometheus()
+    except NotImplementedError:
+        logger.warning(json.dumps({"event": "monitor", "monitor": "LatencyRecorder",
+                                   "reason": "Part 3's ModelMonitor is not written yet"}))
+        return LatencyRecorder(labels=labels)
+    except Exception as error:
+        raise DeploymentError(f"Part 3's ModelMonitor failed its first check ({type(error).__name__}: {error}); "
+                              "fix it, or the server cannot report its metrics.") from error
+    return monitor
 
 
 def build_app(
@@ -406,115 +429,53 @@ def build_app(
     burst: int | None = None,
     micro_batching: bool = True,
     max_wait_ms: float = 0.0,
+    signing_key: bytes | str | None = None,
+    limits: ServerLimits | None = None,
 ) -> FastAPI:
-    """The app serving a saved model file: its version is the one saved in the file; a monitor for /metrics."""
+    """The app serving a saved model file, as ``python -m deployment serve`` runs it.
+
+    The model's version is the one saved in the file; ``name`` defaults to
+    the file's stem. With ``signing_key``, a file that is not signed with it
+    (unsigned, or changed and re-signed with another key) is refused with
+    Part 1's ModelFormatError before anything is served. The monitor
+    (``default_monitor``) carries the labels ``model`` and ``version``.
+    """
     path = Path(model_path)
-    serialized = load_serialized(path)  # read and checked once: the model and its version come from it
+    serialized = load_serialized(path, signing_key=signing_key)  # read and checked once
     model = build_model(serialized, str(path))
+    name = name or path.stem
     config = APIConfig(version=serialized.version, api_keys=frozenset(api_keys) if api_keys else None,
                        rate_limit_rps=rate_limit_rps, burst=burst)
-    monitor = default_monitor()
+    monitor = default_monitor(labels={"model": name, "version": serialized.version})
     api = InferenceAPI(model, config, monitor=monitor)
-    return create_app(api, monitor=monitor, name=name or path.stem, micro_batching=micro_batching,
-                      max_wait_ms=max_wait_ms)
+    return create_app(api, monitor=monitor, name=name, micro_batching=micro_batching, max_wait_ms=max_wait_ms,
+                      limits=limits)
 
 
 SERVE_OPTIONS_VARIABLE = "DEPLOYMENT_SERVE_OPTIONS"
-
-
-class LoopTurnHandler(logging.StreamHandler):
-    """A StreamHandler that writes the lines logged during one event-loop turn with one write.
-
-    On a busy server, writing each request's line on its own costs a system
-    call a request (stderr is line-buffered), more than building the line.
-    On an event loop's thread this handler keeps the lines in a list, and a
-    callback that the loop runs at its next turn writes them all, in order:
-    the loop never waits for input with a line unwritten. Off a loop (another
-    thread, a script) a line is written at once, after any still waiting.
-    ``flush()`` and ``close()`` (``logging.shutdown`` at exit) write what waits.
-    """
-
-    def __init__(self, stream: Any = None) -> None:
-        super().__init__(stream)
-        self._waiting: list[str] = []
-        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop that will write them
-
-    def emit(self, record: logging.LogRecord) -> None:  # called by handle(), which holds self.lock
-        try:
-            self._waiting.append(self.format(record) + self.terminator)
-        except Exception:
-            self.handleError(record)
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not on an event loop's thread
-            loop = None
-        if loop is not None and self._flush_on is loop:
-            return  # the callback of this turn will write it
-        if loop is not None and self._flush_on is None:
-            self._flush_on = loop
-            loop.call_soon(self.flush)
-            return
-        self.flush()  # off a loop, or on another loop than the one that will write: write now
-
-    def flush(self) -> None:
-        with self.lock:
-            lines, self._waiting, self._flush_on = "".join(self._waiting), [], None
-            if lines and self.stream is not None:
-                self.stream.write(lines)
-        super().flush()
-
-
-class MessageFormatter(logging.Formatter):
-    """The record's message alone (plus its traceback, if any): the lines are JSON objects already.
-
-    ``logging.Formatter("%(message)s")`` prints the same, after filling in a
-    template from every field of the record: a few microseconds a request.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info or record.stack_info:
-            return super().format(record)
-        return record.getMessage()
-
-
-def log_requests(level: str = "info", stream: Any = None) -> LoopTurnHandler:
-    """Write the package's log (one JSON line per request at INFO) to ``stream`` (stderr), at ``level`` and above.
-
-    It replaces uvicorn's access log: one line per request, with the request
-    id, client, rows, latency and outcome; the lines of one event-loop turn
-    go out in one write (``LoopTurnHandler``). The lines hold only their
-    message (``MessageFormatter``), so the process stops collecting what
-    nothing prints: each record's thread, process and calling line
-    (microseconds a request; these switches are listed under "Optimization"
-    in Python's logging HOWTO). Returns the handler.
-    """
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None  # the documented switch: no sys._getframe() walk to find the caller
-    handler = LoopTurnHandler(stream)
-    handler.setFormatter(MessageFormatter())
-    package_logger = logging.getLogger("deployment")
-    package_logger.addHandler(handler)
-    package_logger.setLevel(level.upper())
-    package_logger.propagate = False
-    return handler
+"""Where ``serve --workers N`` hands each worker process its options (JSON)."""
 
 
 def app_from_environment() -> FastAPI:
     """``build_app`` with the options ``python -m deployment serve --workers N`` put in the environment."""
     options = json.loads(os.environ[SERVE_OPTIONS_VARIABLE])
     log_requests(options.pop("log_level", "info"))
-    return build_app(options.pop("model_path"), **options)
+    key_file = options.pop("signing_key_file", None)
+    limits = ServerLimits(**options.pop("limits", {}))
+    signing_key = Path(key_file).read_bytes().strip() if key_file else None
+    return build_app(options.pop("model_path"), signing_key=signing_key, limits=limits, **options)
 
 
 class BackgroundServer:
     """Run an ASGI app with uvicorn in a background thread, on a free loopback port; stop it cleanly.
 
-    For notebooks and tests. ``start()`` waits (at most ``startup_timeout_s``)
-    until the server accepts connections; ``stop()`` asks it to finish the
-    requests in flight and waits for the thread to end.
+    For notebooks and tests. The server keeps the app's ``ServerLimits``
+    (``app.state.limits``, when ``create_app`` made it). ``start()`` waits (at
+    most ``startup_timeout_s``) until the server accepts connections;
+    ``stop()`` asks it to finish the requests in flight and waits for the
+    thread to end.
 
-    >>> with BackgroundServer(app) as server:
+    >>> with BackgroundServer(create_app(api)) as server:
     ...     httpx.get(server.url + "/health").json()["status"]
     'healthy'
     """
@@ -525,7 +486,9 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))  # port 0: the system picks a free one
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+        limits = getattr(getattr(app, "state", None), "limits", None)
+        config = uvicorn_config(app, limits, host=self.host, port=self.port, log_level=log_level,
+                                timeout_graceful_shutdown=10)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name=f"uvicorn-{self.port}", daemon=True)

@@ -25,14 +25,7 @@ from deployment import (
 from deployment.inference import BatchTooLargeError, ModelUnavailableError
 from deployment.loadtest import run_load_test
 from deployment.recorder import LatencyRecorder
-from deployment.server import (
-    BackgroundServer,
-    LoopTurnHandler,
-    MessageFormatter,
-    create_app,
-    error_response,
-    log_requests,
-)
+from deployment.server import BackgroundServer, create_app, default_monitor, error_response, log_requests
 
 CANCER = load_dataset("breast_cancer", seed=0)
 MODEL = LogisticRegression().fit(CANCER.X_train[:, :4], CANCER.y_train)
@@ -55,16 +48,19 @@ def server():
 @pytest.mark.parametrize("body", [b"", b"{", b"[1, 2]", b'{"rows": []}', b"\xff\xfe", b"[" * 100_000],
                          ids=["empty", "truncated", "not-an-object", "no-instances", "not-utf8", "deep"])
 def test_a_body_that_is_not_a_predict_request_is_400(server, body):
-    response = httpx.post(server.url + "/predict", content=body)
+    response = httpx.post(server.url + "/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
-    assert response.json()["error"]["type"] == "ValidationError"
+    assert response.json()["type"] == "ValidationError"
 
 
-def test_unknown_routes_and_methods_answer_json_errors(server):
+def test_unknown_routes_and_methods_answer_the_json_error_body(server):
     missing = httpx.get(server.url + "/nowhere")
-    assert missing.status_code == 404 and missing.json()["error"]["type"] == "NotFound"
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "Nothing answers GET /nowhere; GET /openapi.json lists the routes.",
+                              "type": "NotFound"}
     wrong_method = httpx.get(server.url + "/predict")
-    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["type"] == "MethodNotAllowed"
+    assert wrong_method.status_code == 405 and wrong_method.json()["type"] == "MethodNotAllowed"
+    assert "GET /predict" in wrong_method.json()["error"] and wrong_method.headers["allow"] == "POST"
 
 
 def test_openapi_spec_documents_the_routes(server):
@@ -91,9 +87,12 @@ def test_error_response_maps_each_error_to_its_status(error, status):
     response = error_response(error)
     assert response.status_code == status
     body = json.loads(response.body)
-    assert set(body["error"]) == {"type", "message"}
+    assert set(body) == {"error", "type"} and isinstance(body["error"], str)
     if status == 500:
-        assert "bug" not in body["error"]["message"]  # internals stay in the log
+        assert body == {"error": "The server failed to answer; the error is in its log.",
+                        "type": "InternalServerError"}  # internals stay in the log
+    else:
+        assert body == {"error": str(error), "type": type(error).__name__}
 
 
 @pytest.mark.parametrize("retry_after_s, header", [(0.2, "1"), (1.0, "1"), (1.01, "2"), (2.5, "3")])
@@ -202,81 +201,45 @@ def test_a_classifiers_fallback_must_be_a_classifier_with_the_same_classes():
         InferenceAPI(MODEL, APIConfig(fallback_model=regressor))
 
 
-def _line_logger(name: str, stream: io.StringIO) -> tuple[logging.Logger, LoopTurnHandler]:
-    handler = LoopTurnHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log = logging.getLogger(f"test.loop_turn.{name}")
-    log.handlers, log.propagate = [handler], False
-    log.setLevel(logging.INFO)
-    return log, handler
-
-
-def test_loop_turn_handler_writes_a_line_at_once_off_an_event_loop():
-    stream = io.StringIO()
-    log, _ = _line_logger("off_loop", stream)
-    log.info("one")
-    log.info("two")
-    assert stream.getvalue() == "one\ntwo\n"
-
-
-def test_loop_turn_handler_writes_the_lines_of_a_turn_together_and_in_order_at_the_next_turn():
-    stream = io.StringIO()
-    log, _ = _line_logger("on_loop", stream)
-    seen_during_turn = []
-
-    async def one_turn() -> str:
-        for number in range(3):
-            log.info(f"line {number}")
-        seen_during_turn.append(stream.getvalue())
-        await asyncio.sleep(0)  # the loop's next turn
-        return stream.getvalue()
-
-    after_turn = asyncio.run(one_turn())
-    assert seen_during_turn == [""]
-    assert after_turn == "line 0\nline 1\nline 2\n"
-
-
-def test_loop_turn_handler_loses_no_line_when_the_loop_stops_or_the_handler_is_flushed():
-    stream = io.StringIO()
-    log, handler = _line_logger("stops", stream)
-
-    async def log_and_return() -> None:
-        log.info("last words")
-
-    asyncio.run(log_and_return())  # asyncio.run turns the loop again while it shuts down
-    assert stream.getvalue() == "last words\n"
-    log.info("then off the loop")
-    handler.flush()
-    assert stream.getvalue() == "last words\nthen off the loop\n"
-
-
-def test_message_formatter_prints_the_message_alone_and_keeps_a_traceback():
-    stream = io.StringIO()
-    log, handler = _line_logger("formatter", stream)
-    handler.setFormatter(MessageFormatter())
-    log.info('{"event": "predict"}')
-    try:
-        raise RuntimeError("boom")
-    except RuntimeError:
-        log.exception("predict failed")
-    first, second, *traceback = stream.getvalue().splitlines()
-    assert (first, second) == ('{"event": "predict"}', "predict failed")
-    assert traceback[0].startswith("Traceback") and traceback[-1] == "RuntimeError: boom"
-
-
-def test_log_requests_writes_one_json_line_a_request_through_the_loop_turn_handler():
+def test_log_requests_writes_one_json_line_a_request_from_a_queue_thread():
     stream = io.StringIO()
     package_logger = logging.getLogger("deployment")
     saved = package_logger.handlers[:], package_logger.level, package_logger.propagate
-    switches = logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile
     try:
-        handler = log_requests("info", stream)
+        listener = log_requests("info", stream)
+        log_requests("info", stream).stop()  # a second call replaces the first: no line is written twice
+        listener = log_requests("info", stream)
         with BackgroundServer(create_app(InferenceAPI(MODEL, APIConfig()), monitor=LatencyRecorder())) as running:
-            for _ in range(3):  # refused by the server itself (given code): the body is not JSON
+            for _ in range(3):  # refused: the body is not JSON
                 assert httpx.post(running.url + "/predict", content=b"{").status_code == 400
-        handler.flush()
+        listener.stop()
     finally:
         package_logger.handlers, package_logger.level, package_logger.propagate = saved
-        logging.logThreads, logging.logProcesses, logging.logMultiprocessing, logging._srcfile = switches
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(line["event"], line["outcome"]) for line in lines] == [("refused", "ValidationError")] * 3
+    assert [(line["event"], line["outcome"], line["rows"]) for line in lines] == [("predict", "ValidationError", 0)] * 3
+
+
+def test_default_monitor_falls_back_to_the_recorder_only_when_part3_is_not_written(monkeypatch, caplog):
+    from deployment import monitoring
+
+    class NotWritten(monitoring.ModelMonitor):
+        def to_prometheus(self):
+            raise NotImplementedError("Part 3")
+
+    monkeypatch.setattr(monitoring, "ModelMonitor", NotWritten)
+    with caplog.at_level(logging.WARNING, logger="deployment.server"):
+        monitor = default_monitor(labels={"model": "cancer", "version": "1.0.0"})
+    assert isinstance(monitor, LatencyRecorder)
+    assert [json.loads(r.getMessage())["monitor"] for r in caplog.records] == ["LatencyRecorder"]
+
+
+def test_a_model_monitor_that_fails_otherwise_stops_the_server_naming_the_error(monkeypatch):
+    from deployment import DeploymentError, monitoring
+
+    class Broken(monitoring.ModelMonitor):
+        def get_metrics(self):
+            raise ValueError("window is negative")
+
+    monkeypatch.setattr(monitoring, "ModelMonitor", Broken)
+    with pytest.raises(DeploymentError, match=r"ValueError: window is negative"):
+        default_monitor()

@@ -43,7 +43,7 @@ from deployment import (
 from deployment.inference import BatchTooLargeError, ModelUnavailableError, TokenBucket
 from deployment.loadtest import run_load_test
 from deployment.recorder import LatencyRecorder
-from deployment.server import BackgroundServer, create_app
+from deployment.server import BackgroundServer, ServerLimits, create_app
 
 pytestmark = pytest.mark.part2
 
@@ -567,7 +567,8 @@ def server():
     """The classifier behind a key, served on a free loopback port."""
     recorder = LatencyRecorder()
     api = InferenceAPI(CLASSIFIER, APIConfig(version="3.1.0", api_keys={"k"}, max_batch_size=100), monitor=recorder)
-    with BackgroundServer(create_app(api, name="cancer")) as running:
+    limits = ServerLimits(failed_keys_per_minute=10_000)  # these tests send many keyless requests on purpose
+    with BackgroundServer(create_app(api, name="cancer", limits=limits)) as running:
         yield running
 
 
@@ -580,8 +581,8 @@ def client(server):
 def _assert_error(response: httpx.Response, status: int, kind: str) -> str:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error"} and body["error"]["type"] == kind
-    return body["error"]["message"]
+    assert set(body) == {"error", "type"} and body["type"] == kind
+    return body["error"]
 
 
 def test_http_predict_answers_like_the_class(client):
@@ -616,7 +617,8 @@ def test_http_bad_input_is_400_naming_row_and_column(client):
     message = _assert_error(client.post("/predict", json={"instances": [ROWS[0], _row(True, 7)]}),
                             400, "ValidationError")
     assert "row 1, column 7" in message
-    nan = client.post("/predict", content=b'{"instances": [[' + b",".join([b"NaN"] * WIDTH) + b"]]}")
+    nan = client.post("/predict", content=b'{"instances": [[' + b",".join([b"NaN"] * WIDTH) + b"]]}",
+                      headers={"content-type": "application/json"})
     assert "row 0, column 0" in _assert_error(nan, 400, "ValidationError")
 
 
@@ -669,13 +671,16 @@ def test_http_health_is_200_when_healthy(client):
     assert response.json()["status"] == "healthy"
 
 
-def test_http_metrics_count_requests_in_prometheus_text(client):
-    client.post("/predict", json={"instances": ROWS})
-    response = client.get("/metrics")
+def test_http_metrics_are_the_monitors_prometheus_text_after_the_request():
+    recorder = LatencyRecorder(clock=FakeClock())  # time stands still: the rates are the same at every reading
+    with BackgroundServer(create_app(InferenceAPI(CLASSIFIER, APIConfig(), monitor=recorder))) as running:
+        assert httpx.post(running.url + "/predict", json={"instances": ROWS}).status_code == 200
+        response = httpx.get(running.url + "/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    families = {f.name: f for f in text_string_to_metric_families(response.text)}
-    assert families["deployment_predictions"].samples[0].value >= 1
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert recorder.get_metrics()["total_predictions"] == 1
+    assert response.text == recorder.to_prometheus()
+    list(text_string_to_metric_families(response.text))  # parses as Prometheus text
 
 
 def test_http_micro_batching_answers_concurrent_requests_in_fewer_model_calls():
@@ -733,7 +738,7 @@ def test_http_fuzzed_malformed_bodies_never_get_a_5xx(client):
         sent.append(response.status_code)
         assert response.status_code < 500, (body[:200], response.text)
         if response.status_code >= 400:
-            assert set(response.json()["error"]) == {"type", "message"}
+            assert set(response.json()) == {"error", "type"}
 
     one_body()
     assert len(sent) >= 500

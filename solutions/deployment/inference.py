@@ -7,16 +7,17 @@ cache, keep answering when the model breaks (a fallback model), and leave a
 trace of every request (a JSON log line and a monitor). ``InferenceAPI`` adds
 all of that around any model with ``predict`` and ``n_features_in_``.
 
-A request goes through two stages:
+A request goes through three stages:
 
-1. ``admit``: check the key, the client's rate and the instances (cheap,
-   one request at a time) and turn the instances into a float array;
-2. ``infer``: one model call for one *or many* admitted requests, then one
+1. ``authorize``: check the key and take a token of the client's rate
+   limit, before the rows are even read (over HTTP: before the body is);
+2. ``admit``: check the instances and turn them into a float array;
+3. ``infer``: one model call for one *or many* admitted requests, then one
    response, log line and monitor entry per request.
 
-``predict`` is the two in a row. The HTTP server (``server.py``) calls them
-separately so it can gather concurrent one-row requests into one model
-call (micro-batching).
+``predict`` is the three in a row. The HTTP server (``server.py``) calls
+them separately: a request with a wrong key is refused before its body is
+read, and concurrent one-row requests share one model call (micro-batching).
 
 >>> api = InferenceAPI(model, APIConfig(version="1.0.0"))
 >>> api.predict([[0.1] * model.n_features_in_])
@@ -52,7 +53,7 @@ from .errors import (  # BatchTooLargeError and ModelUnavailableError are re-exp
 from .versions import validate_version
 
 __all__ = [
-    "APIConfig", "InferenceAPI", "AdmittedRequest", "TokenBucket",
+    "APIConfig", "InferenceAPI", "Caller", "AdmittedRequest", "TokenBucket",
     "BatchTooLargeError", "ModelUnavailableError",
 ]
 
@@ -173,11 +174,20 @@ class TokenBucket:
         ### END SOLUTION
 
 
-class AdmittedRequest(NamedTuple):
-    """A request that passed ``InferenceAPI.admit``: its id, who sent it, its rows, when it began.
+class Caller(NamedTuple):
+    """A request whose caller passed ``InferenceAPI.authorize``: its id, who sent it, when it began.
 
-    A named tuple: as immutable as a frozen dataclass, and made in half the time.
+    Its rows are not known yet: over HTTP, the key and the rate are checked
+    before the body is read.
     """
+
+    request_id: str
+    client: str
+    started_s: float  # on the API's clock
+
+
+class AdmittedRequest(NamedTuple):
+    """A request that passed ``InferenceAPI.admit``: its id, who sent it, its rows, when it began."""
 
     request_id: str
     client: str
@@ -440,25 +450,22 @@ class InferenceAPI:
             )
         ### END SOLUTION
 
-    def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> AdmittedRequest:
-        """Stage 1 of a request: check the key, the client's rate and the instances, in that order.
+    def authorize(self, *, api_key: str | None = None, client_id: str | None = None) -> Caller:
+        """Stage 1 of a request, before its rows are read: may this caller make a request now?
 
-        - ``started_s = self._clock()`` starts the request's clock; its id is
-          ``f"{self._id_prefix}-{next(self._ids)}"`` (unique in this process and across restarts).
-        - The client is the API key's fingerprint when there is a key
-          (``_check_api_key``), else ``client_id``, else ``"anonymous"``; rate
-          limits count per client (``_check_rate_limit(client, started_s)``).
-        - ``validate`` turns the instances into a float array.
+        Starts the request's clock (``started_s = self._clock()``) and gives it
+        an id, ``f"{self._id_prefix}-{next(self._ids)}"`` (unique in this
+        process and across restarts). The client is the API key's fingerprint
+        when there is a key (``_check_api_key``), else ``client_id``, else
+        ``"anonymous"``; then the client takes a rate token
+        (``_check_rate_limit(client, started_s)``).
 
-        Returns ``AdmittedRequest(request_id, client, X, started_s)``. A refused
-        request is first finished with ``_record`` (its rows: ``len(instances)``
-        for a list, tuple or array with at least one dimension, else 0; and the
-        error), then its error is raised: AuthenticationError, RateLimitError or
-        ValidationError.
+        Returns ``Caller(request_id, client, started_s)``. A refused request is
+        first finished with ``_record`` (0 rows, and the error), then its error
+        is raised: AuthenticationError or RateLimitError.
 
-        >>> admitted = api.admit([[0.1] * 30], client_id="10.0.0.7")
-        >>> admitted.client, admitted.X.shape
-        ('10.0.0.7', (1, 30))
+        >>> api.authorize(client_id="10.0.0.7").client
+        '10.0.0.7'
         """
         ### BEGIN SOLUTION part=2 section="5. Answering a request"
         started_s = self._clock()
@@ -467,14 +474,47 @@ class InferenceAPI:
         try:
             client = self._check_api_key(api_key) or client
             self._check_rate_limit(client, started_s)
-            X = self.validate(instances)
         except Exception as error:
-            sized = isinstance(instances, (list, tuple)) or getattr(instances, "ndim", 0) > 0
-            rows = len(instances) if sized else 0
-            self._record(request_id, client, rows, started_s, error=error)
+            self._record(request_id, client, 0, started_s, error=error)
             raise
-        return AdmittedRequest(request_id, client, X, started_s)
+        return Caller(request_id, client, started_s)
         ### END SOLUTION
+
+    def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None,
+              caller: Caller | None = None) -> AdmittedRequest:
+        """Stages 1 and 2 of a request: ``authorize`` the caller (unless ``caller`` was), then ``validate``.
+
+        Returns ``AdmittedRequest(request_id, client, X, started_s)``, the
+        caller's fields with the checked rows. Refused instances are first
+        finished with ``_record`` (their rows: ``len(instances)`` for a list,
+        tuple or array with at least one dimension, else 0; and the error),
+        then the ValidationError is raised.
+
+        >>> admitted = api.admit([[0.1] * 30], client_id="10.0.0.7")
+        >>> admitted.client, admitted.X.shape
+        ('10.0.0.7', (1, 30))
+        """
+        ### BEGIN SOLUTION part=2 section="5. Answering a request"
+        if caller is None:
+            caller = self.authorize(api_key=api_key, client_id=client_id)
+        try:
+            X = self.validate(instances)
+        except ValidationError as error:
+            sized = isinstance(instances, (list, tuple)) or getattr(instances, "ndim", 0) > 0
+            self._record(caller.request_id, caller.client, len(instances) if sized else 0, caller.started_s,
+                         error=error)
+            raise
+        return AdmittedRequest(caller.request_id, caller.client, X, caller.started_s)
+        ### END SOLUTION
+
+    def refuse(self, caller: Caller, error: BaseException) -> BaseException:
+        """Finish an authorized request that failed before its rows were admitted (a bad body, say).
+
+        It is logged and reported to the monitor like any refused request;
+        returns ``error`` so the caller can raise it.
+        """
+        self._record(caller.request_id, caller.client, 0, caller.started_s, error=error)
+        return error
 
     def infer(self, requests: Sequence[AdmittedRequest], *, method: str = "predict") -> list[Any]:
         """Stage 2: answer admitted requests with ONE model call; one outcome per request, in order.
@@ -606,13 +646,9 @@ class InferenceAPI:
                     self._monitor_failed = True
                     logger.warning(json.dumps({"event": "monitor_failed", "error": f"{type(exc).__name__}: {exc}"}))
         if logger.isEnabledFor(logging.INFO):
-            # The same line json.dumps would write, for a fifth of its cost: only the client
-            # needs escaping (ids, numbers, type names and semantic versions are plain text).
-            logger.info(
-                f'{{"event": "predict", "request_id": "{request_id}", "client": {json.dumps(client)}, '
-                f'"rows": {rows}, "latency_ms": {latency_ms:.3f}, "outcome": "{outcome}", '
-                f'"version": "{self.config.version}"}}'
-            )
+            logger.info(json.dumps({"event": "predict", "request_id": request_id, "client": client, "rows": rows,
+                                    "latency_ms": round(latency_ms, 3), "outcome": outcome,
+                                    "version": self.config.version}))
         return latency_ms
         ### END SOLUTION
 
