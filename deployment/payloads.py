@@ -149,11 +149,11 @@ def mlflow_instances(document: dict[str, Any]) -> Any:
     if key == "dataframe_split":
         if not isinstance(value, dict) or "data" not in value:
             raise ValidationError('dataframe_split must be an object {"columns": [...], "data": [[...], ...]}.')
-        columns = value.get("columns")
-        if columns is not None and not (isinstance(columns, list) and all(isinstance(c, (str, int)) for c in columns)
-                                        and len(set(columns)) == len(columns)):
-            raise ValidationError("dataframe_split's columns must be a list of distinct names.")
-        if columns is not None and isinstance(value["data"], list):
+        columns = value.get("columns", [])
+        if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)
+                and len(set(columns)) == len(columns)):
+            raise ValidationError("dataframe_split's columns must be a list of distinct column names.")
+        if columns and isinstance(value["data"], list):
             for r, row in enumerate(value["data"]):
                 if isinstance(row, list) and len(row) != len(columns):
                     raise ValidationError(f"dataframe_split row {r} has {len(row)} values for {len(columns)} columns.")

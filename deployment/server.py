@@ -60,7 +60,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Path as PathParameter, Request, Security
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -196,7 +196,11 @@ def create_app(
 
     async def keyed_caller(request: Request, token: HTTPAuthorizationCredentials | None = Security(bearer),
                            header_key: str | None = Security(key_header)) -> Caller:
-        return authorize(request, token.credentials if token is not None else header_key)
+        # One key a request: an Authorization header wins, and one that is not "Bearer <key>" is a wrong key.
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            return authorize(request, token.credentials if token is not None else authorization)
+        return authorize(request, header_key)
 
     async def open_caller(request: Request) -> Caller:
         return authorize(request, None)
@@ -284,8 +288,7 @@ def create_app(
         report = api.health()
         return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
 
-    @app.get("/metrics", summary="Metrics in Prometheus' text format", tags=["workbook"],
-             response_class=PlainTextResponse,
+    @app.get("/metrics", summary="Metrics in Prometheus' text format", tags=["workbook"], response_class=Response,
              responses={200: {"content": {PROMETHEUS_TEXT: {"schema": {"type": "string"}}},
                               "description": "Prometheus text format 0.0.4"},
                         **error_responses(404)})
@@ -295,6 +298,9 @@ def create_app(
         return Response(monitor.to_prometheus(), media_type=PROMETHEUS_TEXT)
 
     # --- KServe V1 ----------------------------------------------------------------------------------
+
+    model_name_parameter = PathParameter(description=f"The model's name: this server serves {name!r}.",
+                                         examples=[name])
 
     @app.get("/", summary="Liveness (KServe V1)", tags=["KServe V1"], response_model=Liveness)
     async def liveness() -> Response:
@@ -307,7 +313,7 @@ def create_app(
     @app.get("/v1/models/{model_name:model_name}", summary="Readiness of a model (KServe V1)", tags=["KServe V1"],
              responses={200: {"model": ModelReady, "description": "The model is ready"},
                         **error_responses(404, 503)})
-    async def model_ready(model_name: str) -> Response:
+    async def model_ready(model_name: str = model_name_parameter) -> Response:
         check_name(None, model_name)
         report = api.health()
         if report["status"] == "unhealthy":
@@ -318,7 +324,8 @@ def create_app(
               openapi_extra={"requestBody": kserve_body},
               responses={200: {"model": Prediction, "description": "One prediction per row"},
                          **predict_errors, **error_responses(404)})
-    async def kserve_predict(model_name: str, request: Request, caller: Caller = Depends(caller_of)) -> Response:
+    async def kserve_predict(request: Request, model_name: str = model_name_parameter,
+                             caller: Caller = Depends(caller_of)) -> Response:
         check_name(caller, model_name)
         document = await read_document(request, caller)
         try:
@@ -329,7 +336,7 @@ def create_app(
 
     @app.post("/v1/models/{model_name:model_name}:explain", summary="Explain (KServe V1): not implemented here",
               tags=["KServe V1"], responses=error_responses(404, 501))
-    async def kserve_explain(model_name: str) -> Response:
+    async def kserve_explain(model_name: str = model_name_parameter) -> Response:
         check_name(None, model_name)
         raise NotImplementedHereError(f"The model {name!r} has no explainer: this server answers :predict only.")
 
@@ -370,8 +377,7 @@ def create_app(
             raise ModelUnavailableError(f"The model {name!r} cannot answer: {'; '.join(report['reasons'])}.")
         return JSONResponse({"status": report["status"]})
 
-    @app.get("/version", summary="The served model's version (MLflow)", tags=["MLflow"],
-             response_class=PlainTextResponse,
+    @app.get("/version", summary="The served model's version (MLflow)", tags=["MLflow"], response_class=Response,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                               "description": "A semantic version"}})
     async def version() -> Response:
