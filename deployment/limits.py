@@ -170,7 +170,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, limits: ServerLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
-        self.head_bytes = 0  # bytes received since the current request head began
+        self.received_bytes = 0  # bytes received since the current request head began
+        self.head_bytes = 0  # the size of the head parsed so far
         self.reading_head = False  # waiting for (the rest of) a request head
         self.head_deadline: asyncio.TimerHandle | None = None
 
@@ -184,7 +185,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def wait_for_head(self) -> None:
         """Start waiting for a request head: count its bytes, and close the connection if it takes too long."""
-        self.head_bytes = 0
+        self.received_bytes = self.head_bytes = 0
         self.reading_head = True
         self.head_deadline = self.loop.call_later(self.limits.header_timeout_s, self.head_too_slow)
 
@@ -195,17 +196,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.reading_head and not self.transport.is_closing():
-            self.head_bytes += len(data)
-            if self.head_bytes > self.limits.max_header_bytes:
+        if self.reading_head and not self.transport.is_closing():  # a head still arriving: count what came
+            self.received_bytes += len(data)
+            if self.received_bytes > self.limits.max_header_bytes:
                 self.refuse(431, "Request Header Fields Too Large",
                             f"The request line and headers are over {self.limits.max_header_bytes:,} bytes.",
                             "HeaderLimitError")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes = max(self.head_bytes, len(self.url)) + len(name) + len(value) + 4  # "name: value\r\n"
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self.reading_head = False
         if self.head_deadline is not None:
             self.head_deadline.cancel()
+        if self.head_bytes > self.limits.max_header_bytes:  # a whole head that arrived in one piece
+            self.refuse(431, "Request Header Fields Too Large",
+                        f"The request line and headers are over {self.limits.max_header_bytes:,} bytes.",
+                        "HeaderLimitError")
+            return
         if len(self.headers) > self.limits.max_headers:
             self.refuse(431, "Request Header Fields Too Large",
                         f"The request has {len(self.headers)} headers; the limit is {self.limits.max_headers}.",
@@ -219,12 +229,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.wait_for_head()  # the next request on this keep-alive connection
 
     def eof_received(self) -> bool | None:
-        # The client half-closed: it will send nothing more, but may still read. With a request
-        # in flight, keep the connection open to write its answer, then close it.
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.keep_alive = False
+        # The client half-closed: it will send nothing more, but may still read. With a whole request
+        # in flight, keep the connection open to write its answer, then close it. A request cut off
+        # mid-body can never be answered: close, and the app sees the client leave.
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and not cycle.more_body:
+            cycle.keep_alive = False
             return True
-        return None  # nothing to answer: let the transport close
+        return None  # let the transport close
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.head_deadline is not None:
