@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -59,14 +60,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         app = build_app(args.model, signing_key=signing_key, limits=limits, **options)
+        listening = socket.create_server((args.host, args.port))  # port 0: the system picks a free one
     except (DeploymentError, OSError) as error:
         print(f"serve: {error}", file=sys.stderr)
         listener.stop()
         return 2
     api = app.state.api
-    print(f"Serving {app.state.name!r} version {api.version} on http://{args.host}:{args.port} "
+    port = listening.getsockname()[1]
+    print(f"Serving {app.state.name!r} version {api.version} on http://{args.host}:{port} "
           f"(Ctrl-C to stop; monitor: {type(app.state.monitor).__name__})", flush=True)
-    server = uvicorn.Server(uvicorn_config(app, limits, host=args.host, port=args.port, log_level=args.log_level,
+    server = uvicorn.Server(uvicorn_config(app, limits, host=args.host, port=port, log_level=args.log_level,
                                            timeout_graceful_shutdown=30))
     # uvicorn handles SIGINT/SIGTERM (stop accepting, finish in-flight requests), then
     # re-raises the signal to the handler that was there before; this one lets us exit 0.
@@ -74,8 +77,9 @@ def _serve(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda number, frame: stopped_by.append(number))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.run()
+        server.run(sockets=[listening])
     finally:
+        listening.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         listener.stop()  # write the log lines still queued

@@ -81,7 +81,8 @@ class APIConfig:
       fraction failed on the service's side (model failures, fallback answers).
     - ``health_window``: how many recent requests health looks at.
 
-    >>> APIConfig(version="2.0.0", api_keys={"secret"}, rate_limit_rps=10, burst=20)
+    >>> APIConfig(version="2.0.0", api_keys={"secret"}, rate_limit_rps=10, burst=20).bucket_capacity
+    20.0
     """
 
     version: str = "1.0.0"
@@ -195,16 +196,18 @@ class AdmittedRequest(NamedTuple):
     started_s: float  # on the API's clock
 
 
-### BEGIN SOLUTION part=2 section="2. Validating requests"
+# Given helpers of validation (section 2): they find and describe the first bad value of a bad request.
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
 
 
 def _is_number_type(kind: type) -> bool:
+    """True for Python's and numpy's ints and floats; False for booleans (``True`` is an int in Python)."""
     return issubclass(kind, _NUMBER_TYPES) and not issubclass(kind, _BOOL_TYPES)
 
 
 def _shown(value: Any) -> str:
+    """``repr(value)``, cut to 40 characters: a message must stay one readable sentence."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -229,7 +232,6 @@ def _first_bad_value(instances: Sequence[Any], width: int) -> ValidationError:
         if len(row) != width:
             return ValidationError(f"row {r} has {len(row)} values, but the model takes {width} features.")
     return ValidationError("instances must be a 2-D list of numbers, one row per instance.")
-### END SOLUTION
 
 
 class InferenceAPI:
@@ -245,7 +247,7 @@ class InferenceAPI:
 
     >>> api = InferenceAPI(model, APIConfig(version="1.2.0", cache_size=1000))
     >>> api.predict(X_test[:2])["predictions"]
-    [0, 1]
+    [1, 0]
     """
 
     def __init__(
@@ -342,11 +344,15 @@ class InferenceAPI:
         ``BatchTooLargeError``.
 
         Vectorized: a good batch of 1,000 rows is checked without a Python
-        loop over rows (numpy does the work in C); only a bad request is
-        walked value by value, to say where it went wrong.
+        loop over rows (numpy does the work in C); only a request already
+        known to be bad is walked value by value, by the given
+        ``_first_bad_value(instances, n_features)``, which returns the error
+        naming the first bad row or value.
 
-        >>> api.validate([[1.0, 2.0, True]])
-        ValidationError: row 0, column 2 is the boolean True, not a number.
+        >>> api.validate([[0.5] * 29 + [True]])
+        Traceback (most recent call last):
+        ...
+        deployment.errors.ValidationError: row 0, column 29 is the boolean True, not a number.
         """
         ### BEGIN SOLUTION part=2 section="2. Validating requests"
         limit, width = self.config.max_batch_size, self.n_features
@@ -546,8 +552,9 @@ class InferenceAPI:
         ``method`` other than ``"predict"`` or ``"predict_proba"`` (or
         ``"predict_proba"`` for a regressor) is a ValidationError.
 
-        >>> api.infer([api.admit([row]), api.admit([row, [1e308] * 30])])
-        [{'predictions': [1], 'version': '1.0.0', 'timestamp': ...}, ValidationError("row 1: ...")]
+        >>> outcomes = api.infer([api.admit([row]), api.admit([row, [1e308] * 30])])
+        >>> outcomes[0]["predictions"], type(outcomes[1]).__name__
+        ([1], 'ValidationError')
         """
         ### BEGIN SOLUTION part=2 section="5. Answering a request"
         if method != "predict" and not (method == "predict_proba" and self.is_classifier):
@@ -623,8 +630,9 @@ class InferenceAPI:
           ``request_id``, ``client``, ``rows``, ``latency_ms``, ``outcome`` and
           ``version``; never the API key (``client`` is the key's fingerprint).
 
-        >>> api._record("5f3a-1", "alice", 1, api._clock() - 0.002, error=RateLimitError("slow", 1.0))
-        2.0   # about: the request took 2 ms; one line logged, monitor.log_error(2.0, error) called
+        >>> latency_ms = api._record("5f3a-1", "alice", 1, api._clock() - 0.002, error=RateLimitError("slow", 1.0))
+        >>> latency_ms >= 2.0     # the request began 2 ms ago; one line was logged
+        True
         """
         ### BEGIN SOLUTION part=2 section="6. Logging and monitoring"
         latency_ms = (self._clock() - started_s) * 1000.0
@@ -667,7 +675,8 @@ class InferenceAPI:
         Hold ``self._lock`` while touching the cache, not while the model runs.
 
         >>> api = InferenceAPI(model, APIConfig(cache_size=100))
-        >>> api._predict_rows(X[:3]); api._predict_rows(X[:4]); api.cache_info()
+        >>> _ = api._predict_rows(X[:3]); _ = api._predict_rows(X[:4])
+        >>> api.cache_info()
         {'hits': 3, 'misses': 4, 'size': 4, 'max_size': 100}
         """
         ### BEGIN SOLUTION part=2 section="7. Caching"
@@ -717,8 +726,9 @@ class InferenceAPI:
           warning naming the model's error.
         - No fallback, or the fallback raises too: ModelUnavailableError.
 
-        >>> api._call_model(X[:2])
-        (array([[0.02, 0.98], [0.91, 0.09]]), False)
+        >>> outputs, used_fallback = api._call_model(X[:2])
+        >>> outputs.shape, used_fallback      # a classifier: one probability per class and row
+        ((2, 2), False)
         """
         ### BEGIN SOLUTION part=2 section="8. Falling back"
         try:
@@ -789,12 +799,10 @@ class InferenceAPI:
         ### END SOLUTION
 
 
-### BEGIN SOLUTION part=2 section="7. Caching"
-_MISSING = object()
-### END SOLUTION
+_MISSING = object()  # a cache miss (None could be a prediction)
 
 
-### BEGIN SOLUTION part=2 section="5. Answering a request"
+# Given helpers of answering (sections 5 and 8).
 def _rows_not_finite(outputs: np.ndarray) -> list[int]:
     """The indices of the rows of ``outputs`` (1-D or 2-D) holding NaN or inf; none for labels."""
     if outputs.dtype.kind != "f":
@@ -811,4 +819,3 @@ def _outputs(model: Any, X: np.ndarray, probabilities: bool) -> np.ndarray:
     """One call of ``model``: ``predict_proba(X)`` if ``probabilities``, else ``predict(X)``; no overflow warnings."""
     with np.errstate(all="ignore"):
         return np.asarray(model.predict_proba(X) if probabilities else model.predict(X))
-### END SOLUTION
