@@ -135,7 +135,7 @@ def run_demo(out: str | Path = "build/demo") -> int:
         answer = httpx.post(f"{url}/v1/models/cancer:predict", json={"instances": data.X_test[:3].tolist()}).json()
         print(f"serving {url}: POST /v1/models/cancer:predict -> {answer['predictions']} (version {answer['version']})")
         bad = httpx.post(f"{url}/predict", json={"instances": [[1.0, 2.0]]})
-        print(f"a request with 2 features instead of 30 -> {bad.status_code}: {bad.json()['error']['message']}")
+        print(f"a request with 2 features instead of 30 -> {bad.status_code}: {bad.json()['error']}")
         checks["server answers, refuses bad input with 4xx"] = bad.status_code == 400 and len(answer["predictions"]) == 3
 
         _step(4, "Load-test it: 3,000 single-row requests, 16 at a time")
