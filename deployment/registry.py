@@ -343,7 +343,9 @@ class ModelRegistry:
         version starts in stage ``"none"`` (nothing is added to the stage
         file). With a ``signing_key``, the file is signed.
 
-        Raises ValidationError for a bad name or version, metadata that is
+        Raises ValidationError for a bad name or version (one longer than
+        ``MAX_VERSION_LENGTH``, 128 characters, is refused with a message
+        giving that limit), metadata that is
         not a dict ("must be a dict"), an existing version, or a model,
         metadata or signing key that Part 1's ``save_model`` refuses; and
         ModelFormatError if a symbolic link stands where the model's folder
@@ -354,7 +356,9 @@ class ModelRegistry:
         Steps: check the name, the version and that ``metadata`` is a dict
         or None (no disk touched yet); then, holding the lock
         (``with self._writing(name) as folder:``), refuse an existing
-        version; make a hidden temporary folder in ``root``
+        version (compare ``version_key`` with that of every name in the
+        model's folder that ``_is_version``: ``list_versions`` comes in the
+        next section); make a hidden temporary folder in ``root``
         (``tempfile.mkdtemp(dir=root, prefix=".", suffix=".tmp")``) and
         ``save_model`` into ``<temp>/<version>/model.json`` (with
         ``signing_key=self.signing_key``; this is where an unfitted model

@@ -387,7 +387,9 @@ class ModelRegistry:
         version starts in stage ``"none"`` (nothing is added to the stage
         file). With a ``signing_key``, the file is signed.
 
-        Raises ValidationError for a bad name or version, metadata that is
+        Raises ValidationError for a bad name or version (one longer than
+        ``MAX_VERSION_LENGTH``, 128 characters, is refused with a message
+        giving that limit), metadata that is
         not a dict ("must be a dict"), an existing version, or a model,
         metadata or signing key that Part 1's ``save_model`` refuses; and
         ModelFormatError if a symbolic link stands where the model's folder
@@ -398,7 +400,9 @@ class ModelRegistry:
         Steps: check the name, the version and that ``metadata`` is a dict
         or None (no disk touched yet); then, holding the lock
         (``with self._writing(name) as folder:``), refuse an existing
-        version; make a hidden temporary folder in ``root``
+        version (compare ``version_key`` with that of every name in the
+        model's folder that ``_is_version``: ``list_versions`` comes in the
+        next section); make a hidden temporary folder in ``root``
         (``tempfile.mkdtemp(dir=root, prefix=".", suffix=".tmp")``) and
         ``save_model`` into ``<temp>/<version>/model.json`` (with
         ``signing_key=self.signing_key``; this is where an unfitted model
@@ -422,13 +426,12 @@ class ModelRegistry:
             raise ValidationError(f"The metadata of {name} {version} must be a dict, got {type(metadata).__name__}.")
         metadata = dict(metadata or {})
         with self._writing(name) as folder:
-            if folder.is_dir():
-                key = version_key(version)
-                for existing in self.list_versions(name):
-                    if version_key(existing) == key:
-                        raise ValidationError(
-                            f"Version {version} of model {name!r} already exists as {existing}; versions are immutable."
-                        )
+            key = version_key(version)
+            for existing in os.listdir(folder) if folder.is_dir() else []:
+                if _is_version(existing) and version_key(existing) == key:
+                    raise ValidationError(
+                        f"Version {version} of model {name!r} already exists as {existing}; versions are immutable."
+                    )
             now = self.clock()
             metadata.setdefault("trained_at", now)
             metadata["registered_at"] = utc_timestamp(now)
