@@ -116,6 +116,7 @@ HISTORY_KEYS = ("version", "from_stage", "to_stage", "timestamp", "reason")
 
 
 def _now_utc() -> datetime:
+    """The system clock as a timezone-aware UTC datetime: the registry's default ``clock``."""
     return datetime.now(timezone.utc)
 
 
@@ -128,6 +129,9 @@ def _refuse_link(path: Path | os.DirEntry) -> Any:
     ``model.json`` or the lock file) could send a read, or worse a write,
     to any file on the machine. Links that point inside the root are
     refused too: two names sharing one folder would share one stage file.
+    The check looks just before each use; whoever can swap a folder for a
+    link in the instant between the two can also rewrite the registry's
+    files outright, which is what a ``signing_key`` is for.
     """
     if path.is_symlink():
         raise ModelFormatError(f"{os.fspath(path)}: is a symbolic link; the registry never follows links inside its root.")
