@@ -134,7 +134,9 @@ def _refuse_link(path: Path | os.DirEntry) -> Any:
     files outright, which is what a ``signing_key`` is for.
     """
     if path.is_symlink():
-        raise ModelFormatError(f"{os.fspath(path)}: is a symbolic link; the registry never follows links inside its root.")
+        raise ModelFormatError(
+            f"{os.fspath(path)}: is a symbolic link; the registry never follows links inside its root."
+        )
     return path
 
 
@@ -193,7 +195,9 @@ def _check_state(document: Any, where: str) -> dict[str, Any]:
         raise ModelFormatError(f"{where}: unknown keys {reprlib.repr(unknown)}; a stage file has {list(STATE_KEYS)}.")
     format_version = document.get("format_version")
     if type(format_version) is not int or format_version != STATE_FORMAT_VERSION:
-        raise ModelFormatError(f"{where}: format_version must be {STATE_FORMAT_VERSION}, got {reprlib.repr(format_version)}.")
+        raise ModelFormatError(
+            f"{where}: format_version must be {STATE_FORMAT_VERSION}, got {reprlib.repr(format_version)}."
+        )
     if not isinstance(document.get("signature", ""), str):
         raise ModelFormatError(f"{where}: 'signature' must be a string.")
     previous, history = document.get("previous_production"), document.get("history")
@@ -260,7 +264,7 @@ class ModelRegistry:
     >>> signed.load_model("cancer", "1.0.0")
     Traceback (most recent call last):
     ...
-    deployment.errors.ModelFormatError: .../cancer/1.0.0/model.json: the file is not signed, but a signing key was given.
+    deployment.errors.ModelFormatError: .../cancer/1.0.0/model.json: the file is not signed, ...
     """
 
     def __init__(

@@ -1176,7 +1176,7 @@ def test_promote_killed_at_any_step_keeps_the_old_stages_or_makes_the_whole_chan
 
 
 def _register_and_promote(root: Path, worker: int, start) -> None:
-    """Wait at the ``start`` barrier, then register 10 versions of 'shared' (major: ``worker``), each promoted to staging."""
+    """Wait at the ``start`` barrier, then register 10 versions of 'shared' (major: ``worker``), each put in staging."""
     registry = ModelRegistry(root)
     start.wait(timeout=60)
     for i in range(10):

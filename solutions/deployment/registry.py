@@ -134,7 +134,9 @@ def _refuse_link(path: Path | os.DirEntry) -> Any:
     files outright, which is what a ``signing_key`` is for.
     """
     if path.is_symlink():
-        raise ModelFormatError(f"{os.fspath(path)}: is a symbolic link; the registry never follows links inside its root.")
+        raise ModelFormatError(
+            f"{os.fspath(path)}: is a symbolic link; the registry never follows links inside its root."
+        )
     return path
 
 
@@ -210,7 +212,9 @@ def _check_state(document: Any, where: str) -> dict[str, Any]:
         raise ModelFormatError(f"{where}: unknown keys {reprlib.repr(unknown)}; a stage file has {list(STATE_KEYS)}.")
     format_version = document.get("format_version")
     if type(format_version) is not int or format_version != STATE_FORMAT_VERSION:
-        raise ModelFormatError(f"{where}: format_version must be {STATE_FORMAT_VERSION}, got {reprlib.repr(format_version)}.")
+        raise ModelFormatError(
+            f"{where}: format_version must be {STATE_FORMAT_VERSION}, got {reprlib.repr(format_version)}."
+        )
     if not isinstance(document.get("signature", ""), str):
         raise ModelFormatError(f"{where}: 'signature' must be a string.")
     previous, history = document.get("previous_production"), document.get("history")
@@ -242,7 +246,7 @@ def _check_state(document: Any, where: str) -> dict[str, Any]:
 
 ### BEGIN SOLUTION part=4 section="4. Promoting through stages"
 def _check_reason(reason: Any) -> str | None:
-    """Return ``reason`` if it is a ``str`` or None, else raise ValidationError: "... reason must be a string or None"."""
+    """Return ``reason`` if it is a ``str`` or None, else ValidationError: "... reason must be a string or None"."""
     if reason is not None and not isinstance(reason, str):
         raise ValidationError(f"A stage change's reason must be a string or None, got {type(reason).__name__}.")
     return reason
@@ -304,7 +308,7 @@ class ModelRegistry:
     >>> signed.load_model("cancer", "1.0.0")
     Traceback (most recent call last):
     ...
-    deployment.errors.ModelFormatError: .../cancer/1.0.0/model.json: the file is not signed, but a signing key was given.
+    deployment.errors.ModelFormatError: .../cancer/1.0.0/model.json: the file is not signed, ...
     """
 
     def __init__(
@@ -549,11 +553,14 @@ class ModelRegistry:
             if holder is None:
                 raise ModelNotFoundError(f"Model {name!r} has no version in {version}.")
             if not self._path(name, holder).is_dir():
-                raise ModelFormatError(f"{folder / STATE_FILE}: {version} names version {holder}, which does not exist.")
+                raise ModelFormatError(
+                    f"{folder / STATE_FILE}: {version} names version {holder}, which does not exist."
+                )
             return holder
         if not isinstance(version, str) or version in VERSION_STAGES:
             raise ValidationError(
-                f"Cannot load {reprlib.repr(version)}: give a version such as '1.0.0', 'latest', 'staging' or 'production'."
+                f"Cannot load {reprlib.repr(version)}: "
+                "give a version such as '1.0.0', 'latest', 'staging' or 'production'."
             )
         validate_version(version)
         if not self._path(name, version).is_dir():
