@@ -541,7 +541,8 @@ class ModelRegistry:
         Raises ValidationError for another stage ("is not one of"), a
         reason that is not a string or None (``_check_reason``), or a
         version already in ``stage`` ("already in <stage>");
-        ModelNotFoundError for an unknown name or version; and
+        ModelNotFoundError for an unknown name or version ("has no version
+        <version>"); and
         ModelFormatError for a damaged, linked or (with a signing key)
         unsigned or forged stage file. A refused promotion changes nothing.
 
