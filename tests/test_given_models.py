@@ -200,3 +200,19 @@ def test_an_unknown_type_is_refused_with_a_short_message():
     with pytest.raises(ModelFormatError, match=r"unknown model type 'x+\.\.\.; supported types are") as error:
         codec_for_type("x" * 10_000, where="m.json")
     assert len(str(error.value)) < 400
+
+
+def test_scikit_learn_pipeline_exported_to_onnx_predicts_the_same():
+    """Notebook 01 compares ONNX with JSON: the pinned skl2onnx and onnxruntime must agree with scikit-learn."""
+    import onnxruntime
+    import skl2onnx
+    from sklearn.pipeline import make_pipeline
+
+    data = load_dataset("breast_cancer", seed=0)
+    model = make_pipeline(sk_preprocessing.StandardScaler(), sk_linear.LogisticRegression(max_iter=1000))
+    model.fit(data.X_train, data.y_train)
+    exported = skl2onnx.to_onnx(model, data.X_train[:1].astype(np.float32), options={"zipmap": False})
+    session = onnxruntime.InferenceSession(exported.SerializeToString(), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: data.X_test.astype(np.float32)})
+    np.testing.assert_array_equal(labels, model.predict(data.X_test))
+    np.testing.assert_allclose(probabilities, model.predict_proba(data.X_test), rtol=0, atol=1e-6)
