@@ -316,10 +316,10 @@ def check_signature(envelope: dict[str, Any], signing_key: bytes | str, where: s
 
     The key is checked first (``envelope_signature`` refuses a bad one with
     ValidationError). Then an envelope without a ``"signature"`` is refused
-    ("the file is not signed"), and so is one whose signature is not the
-    string ``envelope_signature(envelope, signing_key)`` ("the signature
-    does not match": the file was changed after it was signed, or signed
-    with another key). Compare with ``hmac.compare_digest``, whose time
+    ("<where>: the file is not signed, but a signing key was given."), and
+    so is one whose signature is not the string ``envelope_signature(envelope,
+    signing_key)`` ("<where>: the signature does not match; the file was
+    changed or signed with another key."). Compare with ``hmac.compare_digest``, whose time
     does not depend on where two digests differ (it takes ASCII strings or
     bytes, so refuse a signature that is not ASCII before comparing).
 
@@ -415,16 +415,16 @@ def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | N
     ModelFormatError whose message starts with the file's path and then
     says what is wrong, in this order of checks:
 
-    * ``is not a file`` (a folder, a device);
-    * ``the file is 20,000,000 bytes; the limit is 16,777,216``: the size is
+    * ``is not a file.`` (a folder, a device);
+    * ``the file is 20,000,000 bytes; the limit is 16,777,216.``: the size is
       checked before reading (``MAX_FILE_BYTES``), and no more than the
       limit is ever read, should the file grow meanwhile;
     * ``the file is empty`` (nothing, or only white space);
     * ``the file is not UTF-8 text``;
-    * ``the JSON nests deeper than 32 levels`` (``MAX_JSON_DEPTH``): measure
+    * ``the JSON nests deeper than 32 levels.`` (``MAX_JSON_DEPTH``): measure
       with ``json_depth``, and know that ``json.loads`` itself raises
       RecursionError on a document nested deeper than Python's recursion limit;
-    * ``the JSON ends early; the file is truncated`` when the text stops
+    * ``the JSON ends early; the file is truncated.`` when the text stops
       inside a value (``json.JSONDecodeError`` reports the end of the text,
       or a string that never ends: its ``msg`` starts with ``Unterminated
       string``), else ``not valid JSON at line L, column C (...)`` with the
@@ -436,7 +436,7 @@ def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | N
       parse_float=_finite_float)``);
     * ``a model file must hold a JSON object, got list``;
     * ``format_version must be a positive integer, got '1'``, or
-      ``format_version 99 is newer than this code reads (1)``
+      ``format_version 99 is newer than this code reads (1); upgrade the package.``
       (``FORMAT_VERSION``);
     * ``the field 'type' is missing``, ``the field 'parameters' must be a dict, got list``
       for each of ``type``, ``version``, ``metadata``, ``checksum`` (str, str,
@@ -446,7 +446,7 @@ def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | N
     * the version's own message (``validate_version``), such as ``Version
       'one' is not a semantic version ...`` or ``... the limit is 128``;
     * ``metadata.trained_at must be an ISO 8601 timestamp string``;
-    * ``the checksum does not match the parameters``;
+    * ``the checksum does not match the parameters; the file was changed after it was saved.``;
     * ``the field 'signature' must be a str, got int``: a ``"signature"``,
       when present, must be a string;
     * with ``signing_key``, whatever ``check_signature`` raises; without a
