@@ -424,8 +424,11 @@ def test_a_file_larger_than_the_limit_is_never_written(tmp_path):
 
 @pytest.mark.section2
 def test_save_into_a_missing_folder_raises_file_not_found(tmp_path, cancer_model):
-    with pytest.raises(FileNotFoundError):
-        save_model(cancer_model, tmp_path / "no" / "such" / "model.json")
+    path = tmp_path / "no" / "such" / "model.json"
+    with pytest.raises(FileNotFoundError) as error:
+        save_model(cancer_model, path)
+    message = _without_path(str(error.value), path).replace(str(path.parent), "<folder>")
+    assert message == "Cannot save <file>: the folder <folder> does not exist."
 
 
 # --- crash safety -------------------------------------------------------------------------
@@ -678,9 +681,11 @@ def test_a_file_of_exactly_the_size_limit_loads(saved):
 # --- refusals at load time: every one names the file ------------------------------------
 
 @pytest.mark.section3
-def test_missing_file_raises_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        load_model(tmp_path / "absent.json")
+def test_missing_file_raises_file_not_found_naming_it(tmp_path):
+    path = tmp_path / "m.json"
+    with pytest.raises(FileNotFoundError) as error:
+        load_model(path)
+    assert _without_path(str(error.value), path) == "Model file <file> does not exist."
 
 
 @pytest.mark.section3

@@ -469,7 +469,8 @@ def save_model(
     number; an envelope nested deeper than ``MAX_JSON_DEPTH`` ("nests deeper
     than 32 levels"); a file that would be larger than ``MAX_FILE_BYTES``
     ("the file would be ... bytes; the limit is ..."); a bad signing key.
-    Raises FileNotFoundError when the folder does not exist. So
+    Raises FileNotFoundError ("Cannot save <path>: the folder <folder> does
+    not exist.") when the folder does not exist. So
     ``load_model`` reads back every file ``save_model`` writes.
 
     Steps: check the version; find the model's codec (``codec_for_model``)
@@ -522,7 +523,8 @@ def save_model(
 def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | None = None) -> SerializedModel:
     """Read and check a model file's envelope without building the model.
 
-    Raises FileNotFoundError for a missing file. Anything else wrong is a
+    Raises FileNotFoundError ("Model file <path> does not exist.") for a
+    missing file. Anything else wrong is a
     ModelFormatError whose message starts with the file's path and then
     says what is wrong, in this order of checks:
 
