@@ -228,11 +228,14 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
     matrix product, so keeping it keeps predictions bit-identical.
 
     Raises ValidationError, so that no file is written that
-    ``decode_array`` would refuse, for: a dtype outside ``ARRAY_DTYPES``;
-    a float array holding NaN or infinity; more than
-    ``MAX_ARRAY_DIMENSIONS`` dimensions; more than ``MAX_ARRAY_ELEMENTS``
-    elements (counted as ``decode_array`` counts them); a string longer
-    than ``MAX_STRING_LENGTH`` characters.
+    ``decode_array`` would refuse, for:
+
+    * a dtype outside ``ARRAY_DTYPES``: ``Cannot save an array of dtype complex128; supported: (...)``;
+    * more than ``MAX_ARRAY_DIMENSIONS`` dimensions: ``... of 9 dimensions; the limit is 8.``;
+    * more than ``MAX_ARRAY_ELEMENTS`` elements, counted as ``decode_array``
+      counts them: ``... of shape (...): the limit is 10,000,000 elements.``;
+    * a float array holding NaN or infinity: ``... holding NaN or infinite numbers.``;
+    * a string longer than ``MAX_STRING_LENGTH``: ``... longer than 1,000 characters ...``.
 
     >>> encode_array(np.array([0.5, 2.0]))
     {'dtype': 'float64', 'shape': [2], 'data': [0.5, 2.0]}
@@ -466,9 +469,11 @@ def save_model(
     unsupported model; a version that is not semantic (``validate_version``);
     an array ``encode_array`` refuses; metadata that JSON cannot hold (the
     message names the ``metadata``) or whose ``accuracy`` is not a finite
-    number; an envelope nested deeper than ``MAX_JSON_DEPTH`` ("nests deeper
-    than 32 levels"); a file that would be larger than ``MAX_FILE_BYTES``
-    ("the file would be ... bytes; the limit is ..."); a bad signing key.
+    number ("metadata['accuracy'] must be a finite number, got nan."); an
+    envelope nested deeper than ``MAX_JSON_DEPTH`` ("... the metadata nests
+    deeper than 32 levels."); a file that would be larger than
+    ``MAX_FILE_BYTES`` ("... the file would be 17,066,871 bytes; the limit
+    is 16,777,216."); a bad signing key (``envelope_signature``).
     Raises FileNotFoundError ("Cannot save <path>: the folder <folder> does
     not exist.") when the folder does not exist. So
     ``load_model`` reads back every file ``save_model`` writes.
@@ -524,9 +529,9 @@ def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | N
     """Read and check a model file's envelope without building the model.
 
     Raises FileNotFoundError ("Model file <path> does not exist.") for a
-    missing file. Anything else wrong is a
-    ModelFormatError whose message starts with the file's path and then
-    says what is wrong, in this order of checks:
+    missing file. Anything else wrong is a ModelFormatError whose message
+    starts with the file's path and a colon, then says what is wrong, in
+    this order of checks:
 
     * ``is not a file.`` (a folder, a device);
     * ``the file is 20,000,000 bytes; the limit is 16,777,216.``: the size is
