@@ -30,7 +30,16 @@ _SEMVER = re.compile(
 
 
 def validate_version(version: Any) -> str:
-    """Return ``version`` if it is a semantic version of at most ``MAX_VERSION_LENGTH`` characters, else raise ValidationError."""
+    """Return ``version`` if it is a semantic version of at most ``MAX_VERSION_LENGTH`` characters.
+
+    Anything else is a ValidationError: ``Version '1.0' is not a semantic
+    version such as '1.0.0' or '2.1.0-rc.1'.``, or, for a string that is too
+    long, ``Version '11111111111111111111'... is 300 characters long; the
+    limit is 128.`` (checked first, so a huge string is never matched).
+
+    >>> validate_version("2.1.0-rc.1")
+    '2.1.0-rc.1'
+    """
     if isinstance(version, str) and len(version) > MAX_VERSION_LENGTH:
         raise ValidationError(
             f"Version {version[:20]!r}... is {len(version)} characters long; the limit is {MAX_VERSION_LENGTH}."

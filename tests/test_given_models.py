@@ -22,8 +22,11 @@ from deployment import (
     StandardScaler,
     ValidationError,
     load_dataset,
+    validate_version,
     version_key,
 )
+from deployment.model_codecs import CODECS, codec_for_type
+from deployment.versions import MAX_VERSION_LENGTH
 
 TOLERANCE = 1e-6
 
@@ -127,3 +130,89 @@ def test_errors_are_deployment_errors_and_standard_ones():
     assert issubclass(ModelNotFoundError, KeyError) and issubclass(ModelNotFoundError, DeploymentError)
     assert str(ModelNotFoundError("no model 'x'")) == "no model 'x'"
     assert RateLimitError("slow down", retry_after_s=1.5).retry_after_s == 1.5
+
+
+def test_a_version_of_the_length_limit_is_accepted_and_a_longer_one_refused():
+    longest = "1.0.0-" + "a" * (MAX_VERSION_LENGTH - 6)
+    assert validate_version(longest) == longest
+    with pytest.raises(ValidationError, match=f"{MAX_VERSION_LENGTH + 1} characters long; the limit is {MAX_VERSION_LENGTH}"):
+        validate_version(longest + "a")
+
+
+def test_a_5000_digit_version_is_a_validation_error_even_when_sorting():
+    huge = "1" * 5_000 + ".0.0"
+    with pytest.raises(ValidationError, match="5004 characters long"):
+        version_key(huge)
+
+
+# --- the codecs refuse states that do not fit together, whatever a forged file holds ------
+
+def _logistic_state(**changes):
+    state = {"C": 1.0, "classes": np.array([0, 1]), "coef": np.ones((1, 3)), "intercept": np.zeros(1)}
+    state.update(changes)
+    return state
+
+
+def _pipeline_state(steps):
+    scaler = {"with_mean": True, "with_std": True, "mean": np.zeros(3), "var": np.ones(3), "scale": np.ones(3)}
+    states = {"deployment.StandardScaler": scaler, "deployment.LogisticRegression": _logistic_state()}
+    return {"steps": [{"name": name, "type": kind, "state": states[kind]} for name, kind in steps]}
+
+
+def test_codecs_rebuild_a_state_they_made():
+    model = CODECS["deployment.LogisticRegression"].build(_logistic_state(), "m.json")
+    assert model.predict(np.array([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]])).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**5000), float("inf"), True, "1.0", None],
+                         ids=["400-digits", "5000-digits", "inf", "bool", "str", "none"])
+def test_a_number_that_is_not_a_finite_float_is_refused_with_a_short_message(value):
+    with pytest.raises(ModelFormatError, match=r"^m\.json: parameters\.C must be a finite number") as error:
+        CODECS["deployment.LogisticRegression"].build(_logistic_state(C=value), "m.json")
+    assert len(str(error.value)) < 120
+
+
+def test_coefficients_that_do_not_fit_the_classes_are_refused():
+    with pytest.raises(ModelFormatError, match="2 classes need coef with 1 rows and 1 intercepts"):
+        CODECS["deployment.LogisticRegression"].build(_logistic_state(coef=np.ones((2, 3))), "m.json")
+
+
+def test_a_pipeline_step_name_used_twice_is_refused():
+    state = _pipeline_state([("same", "deployment.StandardScaler"), ("same", "deployment.LogisticRegression")])
+    with pytest.raises(ModelFormatError, match=r"\(pipeline step 1\): the step name 'same' is used twice"):
+        CODECS["deployment.Pipeline"].build(state, "m.json")
+
+
+def test_a_pipeline_step_that_cannot_transform_is_refused_before_the_last():
+    state = _pipeline_state([("model", "deployment.LogisticRegression"), ("scale", "deployment.StandardScaler")])
+    with pytest.raises(ModelFormatError, match="step 0 is a deployment.LogisticRegression, which cannot transform"):
+        CODECS["deployment.Pipeline"].build(state, "m.json")
+
+
+def test_a_pipeline_in_a_pipeline_is_refused():
+    state = _pipeline_state([("scale", "deployment.StandardScaler")])
+    state["steps"].insert(0, {"name": "inner", "type": "deployment.Pipeline", "state": _pipeline_state([])})
+    with pytest.raises(ModelFormatError, match="a Pipeline cannot be nested inside a Pipeline"):
+        CODECS["deployment.Pipeline"].build(state, "m.json")
+
+
+def test_an_unknown_type_is_refused_with_a_short_message():
+    with pytest.raises(ModelFormatError, match=r"unknown model type 'x+\.\.\.; supported types are") as error:
+        codec_for_type("x" * 10_000, where="m.json")
+    assert len(str(error.value)) < 400
+
+
+def test_scikit_learn_pipeline_exported_to_onnx_predicts_the_same():
+    """Notebook 01 compares ONNX with JSON: the pinned skl2onnx and onnxruntime must agree with scikit-learn."""
+    import onnxruntime
+    import skl2onnx
+    from sklearn.pipeline import make_pipeline
+
+    data = load_dataset("breast_cancer", seed=0)
+    model = make_pipeline(sk_preprocessing.StandardScaler(), sk_linear.LogisticRegression(max_iter=1000))
+    model.fit(data.X_train, data.y_train)
+    exported = skl2onnx.to_onnx(model, data.X_train[:1].astype(np.float32), options={"zipmap": False})
+    session = onnxruntime.InferenceSession(exported.SerializeToString(), providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: data.X_test.astype(np.float32)})
+    np.testing.assert_array_equal(labels, model.predict(data.X_test))
+    np.testing.assert_allclose(probabilities, model.predict_proba(data.X_test), rtol=0, atol=1e-6)

@@ -46,6 +46,7 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
+        """The number of columns (features) of every row."""
         return self.X_train.shape[1]
 
 
@@ -53,7 +54,9 @@ def load_dataset(name: str, *, test_size: float = 0.25, seed: int = 0) -> Datase
     """Load one of ``DATASETS`` and split it into train and test sets.
 
     Classification sets are split stratified, so both halves keep the class
-    balance. The same ``seed`` gives the same split everywhere.
+    balance. The same ``seed`` gives the same split everywhere. Any other
+    name is a ValidationError: ``Unknown data set 'housing'; choose one of
+    ['breast_cancer', 'diabetes', 'digits', 'iris', 'wine'].``
     """
     if name not in DATASETS:
         raise ValidationError(f"Unknown data set {name!r}; choose one of {sorted(DATASETS)}.")

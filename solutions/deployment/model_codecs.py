@@ -9,12 +9,27 @@ safe to open when a pickle is not.
 Each codec turns a fitted model into a *state* (a dict of numpy arrays,
 numbers, booleans and, for a pipeline, nested states) and back. Part 1's
 ``save_model`` and ``load_model`` turn states into JSON and JSON into
-states; the codecs check that a state fits together (shapes, dtypes,
-finite numbers) before they build anything.
+states; the codecs check that a state fits together before they build
+anything, and refuse what does not with a ModelFormatError whose message
+starts with the file (``where``) and names the parameter:
+
+* ``parameters lack the field 'coef'``;
+* ``parameters.coef must be an array``, ``parameters.coef must be 2-D, got shape (30,)``,
+  ``parameters.coef must hold floats``, ``parameters.coef holds NaN or infinite numbers``;
+* ``parameters.C must be a finite number``, ``parameters.fit_intercept must be true or false``;
+* ``parameters.scale has shape (29,), which does not fit 30 features``,
+  ``parameters.scale must be positive``;
+* ``3 classes need coef with 3 rows and 3 intercepts``;
+* for a pipeline (``where`` then says which step, ``(pipeline step 1)``):
+  ``parameters.steps must be a non-empty list``, ``the step name 'scale' is used twice``,
+  ``a Pipeline cannot be nested inside a Pipeline``,
+  ``step 0 is a ... LogisticRegression, which cannot transform data for the next step``,
+  ``pipeline step 0 outputs 30 features but step 1 takes 29``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -63,15 +78,27 @@ def _array(state: dict[str, Any], key: str, where: str, *, ndim: int, kind: str 
 
 def _number(state: dict[str, Any], key: str, where: str) -> float:
     value = _field(state, key, where)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise ModelFormatError(f"{where}: parameters.{key} must be a finite number, got {value!r}.")
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an int too large for a float, such as 10**400
+        number = math.nan
+    if not math.isfinite(number):
+        raise ModelFormatError(f"{where}: parameters.{key} must be a finite number, got {_short(value)}.")
+    return number
+
+
+def _short(value: Any) -> str:
+    """A value's repr for a message, cut to 40 characters (a file may hold a 4,000-digit number)."""
+    if isinstance(value, int) and value.bit_length() > 128:  # repr() of a huge int is slow, or refused
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _flag(state: dict[str, Any], key: str, where: str) -> bool:
     value = _field(state, key, where)
     if not isinstance(value, bool):
-        raise ModelFormatError(f"{where}: parameters.{key} must be true or false, got {value!r}.")
+        raise ModelFormatError(f"{where}: parameters.{key} must be true or false, got {_short(value)}.")
     return value
 
 
@@ -179,10 +206,12 @@ def _scaler_builder(make: Callable[[bool, bool], Any]) -> Callable[[dict[str, An
 
 def _pipeline_state(model: Any) -> dict[str, Any]:
     steps = []
-    for name, step in model.steps:
+    for i, (name, step) in enumerate(model.steps):
         codec = codec_for_model(step)
         if codec.model_class in (models.Pipeline, sk_pipeline.Pipeline):
             raise ValidationError("Cannot save a Pipeline nested inside a Pipeline.")
+        if i < len(model.steps) - 1 and not hasattr(codec.model_class, "transform"):
+            raise ValidationError(f"Cannot save a Pipeline whose step {i} ({codec.type_name}) cannot transform data.")
         steps.append({"name": str(name), "type": codec.type_name, "state": codec.get_state(step)})
     return {"steps": steps}
 
@@ -199,9 +228,15 @@ def _pipeline_builder(make: Callable[[list], Any]) -> Callable[[dict[str, Any], 
             type_name = _field(step, "type", step_where)
             if not isinstance(name, str) or not isinstance(type_name, str):
                 raise ModelFormatError(f"{step_where}: a step's name and type must be strings.")
+            if name in {earlier for earlier, _ in built}:
+                raise ModelFormatError(f"{step_where}: the step name {_short(name)} is used twice.")
             codec = codec_for_type(type_name, where=step_where)
             if codec.model_class in (models.Pipeline, sk_pipeline.Pipeline):
                 raise ModelFormatError(f"{step_where}: a Pipeline cannot be nested inside a Pipeline.")
+            if i < len(steps) - 1 and not hasattr(codec.model_class, "transform"):
+                raise ModelFormatError(
+                    f"{step_where}: step {i} is a {type_name}, which cannot transform data for the next step."
+                )
             built.append((name, codec.build(_field(step, "state", step_where), step_where)))
         for i in range(1, len(built)):
             before, after = built[i - 1][1], built[i][1]
@@ -244,7 +279,13 @@ CODECS: dict[str, ModelCodec] = {
 
 
 def codec_for_model(model: Any) -> ModelCodec:
-    """The codec for this model's exact type, or ValidationError naming what is supported."""
+    """The codec for this model's exact type.
+
+    Anything else is a ValidationError that names the model's type and the
+    supported ones: ``Cannot save a model of type
+    sklearn.tree._classes.DecisionTreeClassifier; supported types are
+    deployment.LinearRegression, ...``.
+    """
     for codec in CODECS.values():
         if type(model) is codec.model_class:
             return codec
@@ -256,10 +297,17 @@ def codec_for_model(model: Any) -> ModelCodec:
 
 
 def codec_for_type(type_name: str, *, where: str) -> ModelCodec:
-    """The codec for a type name read from a file, or ModelFormatError: never an import."""
+    """The codec for a type name read from a file: a look-up in ``CODECS``, never an import.
+
+    Anything else is a ModelFormatError: ``<where>: unknown model type
+    'os.system'; supported types are deployment.LinearRegression, ...``.
+
+    >>> codec_for_type("deployment.Pipeline", where="model.json").model_class.__name__
+    'Pipeline'
+    """
     codec = CODECS.get(type_name) if isinstance(type_name, str) else None
     if codec is None:
         raise ModelFormatError(
-            f"{where}: unknown model type {type_name!r}; supported types are {', '.join(CODECS)}."
+            f"{where}: unknown model type {_short(type_name)}; supported types are {', '.join(CODECS)}."
         )
     return codec

@@ -58,6 +58,7 @@ class _Estimator:
         return f"{type(self).__name__}({args})"
 
     def _check_fitted(self) -> None:
+        """Raise ValidationError ("This LogisticRegression is not fitted yet; call fit(X, y) first.") before ``fit``."""
         if not hasattr(self, "n_features_in_"):
             raise ValidationError(
                 f"This {type(self).__name__} is not fitted yet; call fit(X, y) first."
