@@ -163,7 +163,7 @@ class TokenBucket:
         there is a whole token. A refused request takes nothing.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write TokenBucket.take(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'."
+            "Part 2 (the inference API): write TokenBucket.take(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'. Check it with: make grade PART=2 SECTION=4"
         )
 
 
@@ -177,6 +177,29 @@ class AdmittedRequest(NamedTuple):
     client: str
     X: np.ndarray  # (rows, n_features) float64, checked
     started_s: float  # on the API's clock
+
+
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+_BOOL_TYPES = (bool, np.bool_)
+
+
+def _is_number_type(kind: type) -> bool:
+    raise NotImplementedError(
+        "Part 2 (the inference API): write _is_number_type(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'. Check it with: make grade PART=2 SECTION=2"
+    )
+
+
+def _shown(value: Any) -> str:
+    raise NotImplementedError(
+        "Part 2 (the inference API): write _shown(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'. Check it with: make grade PART=2 SECTION=2"
+    )
+
+
+def _first_bad_value(instances: Sequence[Any], width: int) -> ValidationError:
+    """The error naming the first bad row or value. Only runs once a request is known to be bad."""
+    raise NotImplementedError(
+        "Part 2 (the inference API): write _first_bad_value(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'. Check it with: make grade PART=2 SECTION=2"
+    )
 
 
 class InferenceAPI:
@@ -296,7 +319,7 @@ class InferenceAPI:
         ValidationError: row 0, column 2 is the boolean True, not a number.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.validate(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'."
+            "Part 2 (the inference API): write InferenceAPI.validate(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'. Check it with: make grade PART=2 SECTION=2"
         )
 
     def _check_api_key(self, api_key: str | None) -> str | None:
@@ -309,7 +332,7 @@ class InferenceAPI:
         attacker how much of a guess was right.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._check_api_key(). Read notebooks/02_inference_api.ipynb, section '3. Authentication'."
+            "Part 2 (the inference API): write InferenceAPI._check_api_key(). Read notebooks/02_inference_api.ipynb, section '3. Authentication'. Check it with: make grade PART=2 SECTION=3"
         )
 
     def _check_rate_limit(self, client: str, now_s: float) -> None:
@@ -322,7 +345,7 @@ class InferenceAPI:
         carries ``retry_after_s``, the seconds until a token is back.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._check_rate_limit(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'."
+            "Part 2 (the inference API): write InferenceAPI._check_rate_limit(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'. Check it with: make grade PART=2 SECTION=4"
         )
 
     def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> AdmittedRequest:
@@ -346,7 +369,7 @@ class InferenceAPI:
         ('10.0.0.7', (1, 30))
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.admit(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
+            "Part 2 (the inference API): write InferenceAPI.admit(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'. Check it with: make grade PART=2 SECTION=5"
         )
 
     def infer(self, requests: Sequence[AdmittedRequest], *, method: str = "predict") -> list[Any]:
@@ -383,7 +406,7 @@ class InferenceAPI:
         [{'predictions': [1], 'version': '1.0.0', 'timestamp': ...}, ValidationError("row 1: ...")]
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.infer(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
+            "Part 2 (the inference API): write InferenceAPI.infer(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'. Check it with: make grade PART=2 SECTION=5"
         )
 
     def _record(self, request_id: str, client: str, rows: int, started_s: float, *,
@@ -412,7 +435,7 @@ class InferenceAPI:
         2.0   # about: the request took 2 ms; one line logged, monitor.log_error(2.0, error) called
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._record(). Read notebooks/02_inference_api.ipynb, section '6. Logging and monitoring'."
+            "Part 2 (the inference API): write InferenceAPI._record(). Read notebooks/02_inference_api.ipynb, section '6. Logging and monitoring'. Check it with: make grade PART=2 SECTION=6"
         )
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -434,7 +457,7 @@ class InferenceAPI:
         {'hits': 3, 'misses': 4, 'size': 4, 'max_size': 100}
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._predict_rows(). Read notebooks/02_inference_api.ipynb, section '7. Caching'."
+            "Part 2 (the inference API): write InferenceAPI._predict_rows(). Read notebooks/02_inference_api.ipynb, section '7. Caching'. Check it with: make grade PART=2 SECTION=7"
         )
 
     def _call_model(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -459,7 +482,7 @@ class InferenceAPI:
         (array([[0.02, 0.98], [0.91, 0.09]]), False)
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._call_model(). Read notebooks/02_inference_api.ipynb, section '8. Falling back'."
+            "Part 2 (the inference API): write InferenceAPI._call_model(). Read notebooks/02_inference_api.ipynb, section '8. Falling back'. Check it with: make grade PART=2 SECTION=8"
         )
 
     def health(self) -> dict[str, Any]:
@@ -477,7 +500,22 @@ class InferenceAPI:
         sentence per problem found.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.health(). Read notebooks/02_inference_api.ipynb, section '9. Health'."
+            "Part 2 (the inference API): write InferenceAPI.health(). Read notebooks/02_inference_api.ipynb, section '9. Health'. Check it with: make grade PART=2 SECTION=9"
         )
 
 
+_MISSING = object()
+
+
+def _rows_not_finite(outputs: np.ndarray) -> list[int]:
+    """The indices of the rows of ``outputs`` (1-D or 2-D) holding NaN or inf; none for labels."""
+    raise NotImplementedError(
+        "Part 2 (the inference API): write _rows_not_finite(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'. Check it with: make grade PART=2 SECTION=5"
+    )
+
+
+def _outputs(model: Any, X: np.ndarray, probabilities: bool) -> np.ndarray:
+    """One call of ``model``: ``predict_proba(X)`` if ``probabilities``, else ``predict(X)``; no overflow warnings."""
+    raise NotImplementedError(
+        "Part 2 (the inference API): write _outputs(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'. Check it with: make grade PART=2 SECTION=5"
+    )

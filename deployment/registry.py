@@ -106,6 +106,52 @@ def _now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _check_name(name: Any) -> str:
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _check_name(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'. Check it with: make grade PART=4 SECTION=2"
+    )
+
+
+def _check_reason(reason: Any) -> str | None:
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _check_reason(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _parse_timestamp(text: Any, where: str) -> datetime:
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _parse_timestamp(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _current_stages(history: list[dict[str, Any]]) -> dict[str, str]:
+    """Each version's stage after the whole history: the ``to_stage`` of its last transition."""
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _current_stages(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _holder(stages: dict[str, str], stage: str) -> str | None:
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _holder(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _move(history: list[dict[str, Any]], stages: dict[str, str], version: str, to_stage: str,
+          reason: str | None, when: str) -> None:
+    """Put ``version`` in ``to_stage``: update ``stages`` and append the transition to ``history``."""
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _move(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _check_state(document: Any, where: str) -> dict[str, Any]:
+    """The stage file's content, every field checked, or ModelFormatError naming the file."""
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _check_state(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
 class ModelRegistry:
     """Every version of every model, with its stage, kept in one folder.
 
@@ -146,6 +192,22 @@ class ModelRegistry:
     def __repr__(self) -> str:
         return f"ModelRegistry({str(self.root)!r})"
 
+    def _model_folder(self, name: str) -> Path:
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._model_folder(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'. Check it with: make grade PART=4 SECTION=2"
+        )
+
+    def _existing_folder(self, name: str) -> Path:
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._existing_folder(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'. Check it with: make grade PART=4 SECTION=2"
+        )
+
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[Path]:
+        """Hold the registry's lock, clear a crashed writer's leftovers, and give the model's folder."""
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._writing(). Read notebooks/04_model_registry.ipynb, section '7. Safe on disk: atomic writes and locks'. Check it with: make grade PART=4 SECTION=7"
+        )
 
     def register_model(
         self,
@@ -192,7 +254,7 @@ class ModelRegistry:
         PosixPath('registry/cancer/1.1.0/model.json')
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.register_model(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'."
+            "Part 4 (the model registry): write ModelRegistry.register_model(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'. Check it with: make grade PART=4 SECTION=2"
         )
 
     def list_models(self) -> list[str]:
@@ -205,7 +267,7 @@ class ModelRegistry:
         ['cancer', 'wine']
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.list_models(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.list_models(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def list_versions(self, name: str) -> list[str]:
@@ -224,7 +286,7 @@ class ModelRegistry:
         ['1.0.0', '1.1.0', '2.0.0-rc.1', '2.0.0']
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.list_versions(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.list_versions(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def resolve(self, name: str, version: str = "latest") -> str:
@@ -244,7 +306,7 @@ class ModelRegistry:
         '1.1.0'
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.resolve(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.resolve(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def load_model(self, name: str, version: str = "latest") -> Any:
@@ -264,7 +326,7 @@ class ModelRegistry:
         >>> model = registry.load_model("cancer", "production")
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.load_model(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.load_model(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def get_metadata(self, name: str, version: str = "latest") -> dict[str, Any]:
@@ -278,9 +340,25 @@ class ModelRegistry:
         0.972
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.get_metadata(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.get_metadata(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
+    def _checked_model_file(self, name: str, version: str) -> tuple[Path, SerializedModel]:
+        """The model file of the version ``version`` names, and its checked envelope."""
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._checked_model_file(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
+        )
+
+    def _read_state(self, name: str) -> dict[str, Any]:
+        """The model's stage file, checked; an empty one if no version was ever promoted."""
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._read_state(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+        )
+
+    def _write_state(self, name: str, state: dict[str, Any]) -> None:
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._write_state(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+        )
 
     def get_stages(self, name: str) -> dict[str, str]:
         """Every version of ``name`` with its current stage, in semantic-version order.
@@ -295,7 +373,7 @@ class ModelRegistry:
         {'1.0.0': 'archived', '1.1.0': 'production', '2.0.0': 'staging'}
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.get_stages(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'."
+            "Part 4 (the model registry): write ModelRegistry.get_stages(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
         )
 
     def promote_model(self, name: str, version: str, stage: str, *, reason: str | None = None) -> None:
@@ -322,7 +400,7 @@ class ModelRegistry:
         >>> registry.promote_model("cancer", "1.1.0", "production", reason="+2 points of accuracy")
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.promote_model(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'."
+            "Part 4 (the model registry): write ModelRegistry.promote_model(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
         )
 
     def get_stage_history(self, name: str) -> list[dict[str, Any]]:
@@ -347,7 +425,7 @@ class ModelRegistry:
          'timestamp': datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.timezone.utc), 'reason': None}
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.get_stage_history(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'."
+            "Part 4 (the model registry): write ModelRegistry.get_stage_history(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'. Check it with: make grade PART=4 SECTION=5"
         )
 
     def rollback(self, name: str, *, reason: str | None = "rollback") -> str:
@@ -366,5 +444,5 @@ class ModelRegistry:
         '1.0.0'
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.rollback(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'."
+            "Part 4 (the model registry): write ModelRegistry.rollback(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'. Check it with: make grade PART=4 SECTION=5"
         )

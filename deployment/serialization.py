@@ -112,7 +112,7 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
     {'dtype': 'float64', 'shape': [2], 'data': [0.5, 2.0]}
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write encode_array(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write encode_array(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -129,7 +129,33 @@ def decode_array(encoded: dict[str, Any], where: str) -> np.ndarray:
     array([0.5, 2. ])
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write decode_array(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write decode_array(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
+    )
+
+
+def _matches_dtype(value: Any, dtype: str) -> bool:
+    raise NotImplementedError(
+        "Part 1 (serialization): write _matches_dtype(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
+    )
+
+
+def _to_json(value: Any) -> Any:
+    """A codec's state with every numpy array encoded."""
+    raise NotImplementedError(
+        "Part 1 (serialization): write _to_json(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
+    )
+
+
+def _from_json(value: Any, where: str) -> Any:
+    """The inverse of ``_to_json``: every encoded array decoded."""
+    raise NotImplementedError(
+        "Part 1 (serialization): write _from_json(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
+    )
+
+
+def _refuse_constant(name: str) -> None:
+    raise NotImplementedError(
+        "Part 1 (serialization): write _refuse_constant(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )
 
 
@@ -140,7 +166,7 @@ def parameters_checksum(parameters: dict[str, Any]) -> str:
     so any tool in any language can recompute it and check a file.
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write parameters_checksum(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write parameters_checksum(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -159,7 +185,7 @@ def envelope_signature(envelope: dict[str, Any], signing_key: bytes | str) -> st
     64
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write envelope_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'."
+        "Part 1 (serialization): write envelope_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'. Check it with: make grade PART=1 SECTION=7"
     )
 
 
@@ -178,7 +204,7 @@ def check_signature(envelope: dict[str, Any], signing_key: bytes | str, where: s
     deployment.errors.ModelFormatError: model.json: the file is not signed, but a signing key was given.
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write check_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'."
+        "Part 1 (serialization): write check_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'. Check it with: make grade PART=1 SECTION=7"
     )
 
 
@@ -207,7 +233,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     >>> atomic_write_text(Path("notes.json"), '{"ok": true}\\n')
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write atomic_write_text(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write atomic_write_text(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -243,7 +269,7 @@ def save_model(
     ...                   metadata={"accuracy": 0.97})
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write save_model(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write save_model(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -265,7 +291,7 @@ def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | N
     a key, a signature is read but cannot be checked.
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write load_serialized(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write load_serialized(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )
 
 
@@ -282,7 +308,7 @@ def build_model(serialized: SerializedModel, where: str) -> Any:
     >>> build_model(load_serialized("models/cancer.json"), "models/cancer.json")
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write build_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write build_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )
 
 
@@ -297,5 +323,5 @@ def load_model(filepath: str | os.PathLike, *, signing_key: bytes | str | None =
     >>> model.predict(X_test[:3])
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write load_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write load_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )

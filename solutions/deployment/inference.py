@@ -185,11 +185,11 @@ class AdmittedRequest(NamedTuple):
     started_s: float  # on the API's clock
 
 
-### BEGIN SOLUTION part=2 section="2. Validating requests"
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
 
 
+### BEGIN SOLUTION part=2 section="2. Validating requests"
 def _is_number_type(kind: type) -> bool:
     return issubclass(kind, _NUMBER_TYPES) and not issubclass(kind, _BOOL_TYPES)
 
@@ -753,9 +753,7 @@ class InferenceAPI:
         ### END SOLUTION
 
 
-### BEGIN SOLUTION part=2 section="7. Caching"
 _MISSING = object()
-### END SOLUTION
 
 
 ### BEGIN SOLUTION part=2 section="5. Answering a request"
