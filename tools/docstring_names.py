@@ -425,8 +425,8 @@ def report(student_folder: Path, solutions_folder: Path, *, allowed: dict[str, s
             print(f"  {finding}")
         print("Name something the student has, define it in given code, or describe it in words.")
     else:
-        print(f"docstring names: every name the student's docstrings give exists "
-              f"({len(findings)} known finding(s) allowed in tools/{ALLOWED.name}).")
+        known = f" ({len(findings)} known finding(s) allowed in tools/{ALLOWED.name})" if findings else ""
+        print(f"docstring names: every name the student's docstrings give exists{known}.")
     if stale:
         print(f"docstring names: fixed, remove from tools/{ALLOWED.name}: " + "; ".join(stale))
     if undocumented:

@@ -1,4 +1,5 @@
-"""The release generator (tools/release.py): every solution block becomes a stub the student can see."""
+"""The release generator (tools/release.py): every solution block becomes a stub the student can see,
+and the docstring-names check it runs (tools/docstring_names.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.append(str(ROOT / "tools"))
 
+import docstring_names  # noqa: E402  (tools/docstring_names.py)
 import release  # noqa: E402  (tools/release.py)
 
 
@@ -266,9 +268,6 @@ def test_every_function_and_class_of_the_solutions_is_in_the_student_package():
 
 
 # --- the docstring-names check (tools/docstring_names.py, run by release.py --check) ---------------
-
-import docstring_names  # noqa: E402  (tools/docstring_names.py)
-
 SOLUTION = '''
 """A module. Its docstring may name ``_helper`` and ``Box.size``."""
 
