@@ -7,8 +7,9 @@ student package does not have (``_outputs`` after its block was deleted,
 
 The check reads the student package (as the release generator makes it)
 beside the solutions, both as source (nothing is imported), and looks at
-every ``double-backticked`` span of every module, class and function
-docstring (and of the string that documents a constant). A span is a
+every ``double-backticked`` span (or `single`, as markdown writes it) of
+every module, class and function docstring (and of the string that
+documents a constant). A span is a
 *reference* when it is a dotted name, optionally called or indexed
 (``_outputs``, ``self._keys``, ``InferenceAPI.admit``,
 ``_check_rate_limit(client, started_s)``, ``self._classes[argmax]``);
@@ -61,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = Path(__file__).resolve().parent / "docstring_names_allowed.txt"
 PACKAGE = "deployment"
 
-SPAN = re.compile(r"``(?P<text>[^`]+?)``", re.DOTALL)
+SPAN = re.compile(r"``(?P<double>[^`]+?)``|`(?P<single>[^`\n]+)`", re.DOTALL)  # ``name`` (or `name`, markdown)
 REFERENCE = re.compile(
     r"(?P<ref>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)"  # a dotted name
     r"(?:\(.*\)|\[.*\])?"  # optionally called or indexed: name(args), name[i]
@@ -140,10 +141,10 @@ def _self_attributes(function: ast.AST) -> set[str]:
 
 
 def _docstring_references(text: str) -> set[str]:
-    """The dotted names that ``text``'s double-backticked spans are (see REFERENCE)."""
+    """The dotted names that ``text``'s backticked spans are (see REFERENCE)."""
     found = set()
     for span in SPAN.finditer(text):
-        match = REFERENCE.fullmatch(span["text"].strip())
+        match = REFERENCE.fullmatch((span["double"] or span["single"]).strip())
         if match and match["ref"] not in NOT_NAMES:
             found.add(match["ref"])
     return found

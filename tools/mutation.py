@@ -655,8 +655,8 @@ def summarize(outcome: Outcome, excused: dict[str, str], seconds: float) -> tupl
 
 
 def excuse(path: Path, sites: list[Site], reason: str) -> None:
-    """Append ``sites`` to the excused file, each with ``reason``."""
-    lines = [f"{site.id}  # {reason}" for site in sites]
+    """Append ``sites`` to the excused file, each with ``reason`` (``{part}``, ``{kind}``... name its fields)."""
+    lines = [f"{site.id}  # {reason.format_map(asdict(site))}" for site in sites]
     existing = path.read_text() if path.exists() else EXCUSED_HEADER
     if existing and not existing.endswith("\n"):
         existing += "\n"
@@ -682,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recheck-excused", action="store_true",
                         help="also rerun the excused mutants, to find excuses that are no longer needed")
     parser.add_argument("--excuse-survivors", metavar="REASON",
-                        help="append every unexcused survivor to the excused file with this reason")
+                        help="append every unexcused survivor to the excused file with this reason "
+                        "({part}, {kind}, {module}, {function} are the site's)")
     parser.add_argument("--json", type=Path, help="also write the full result here")
     parser.add_argument("--log", type=Path, help="write the worker sessions' pytest output here")
     args = parser.parse_args(argv)

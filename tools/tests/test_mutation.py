@@ -196,9 +196,9 @@ def test_main_fails_on_a_survivor_and_excuse_survivors_writes_the_excused_file(o
     monkeypatch.setattr(mutation, "run", lambda *args, **kwargs: result)
     excused = tmp_path / "excused.txt"
     assert mutation.main(["--excused", str(excused)]) == 1
-    assert mutation.main(["--excused", str(excused), "--excuse-survivors", "wording is free"]) == 0
+    assert mutation.main(["--excused", str(excused), "--excuse-survivors", "Part {part}: wording is free"]) == 0
     survivor = sites["mean:f'negative value in {values}.'"]
-    assert mutation.read_excused(excused) == {survivor.id: "wording is free"}
+    assert mutation.read_excused(excused) == {survivor.id: "Part 1: wording is free"}
     assert mutation.main(["--excused", str(excused)]) == 0
 
 

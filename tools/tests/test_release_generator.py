@@ -347,6 +347,12 @@ def test_names_prefixed_with_the_package_are_checked():
     assert _findings(student) == ["_helper deployment.box.nothing", "_helper deployment.nomodule"]
 
 
+def test_a_name_in_single_backticks_is_checked_too():
+    student = SOLUTION.replace("def _helper(x):", "def _renamed(x):").replace(
+        "Double ``x``.", "Double `x` with `_helper`.")
+    assert "_renamed _helper" in _findings(student)
+
+
 def test_a_called_or_indexed_reference_is_checked_by_its_name():
     student = SOLUTION.replace("def _helper(x):", "def _renamed(x):").replace(
         "Double ``x``.", "Double ``x``: ``_helper(x) -> int``, ``self._keys[0]``.")
