@@ -27,6 +27,10 @@ the kind being the exception's name or ``return``, the hash a short digest
 of the message (or returned expression) as written, with ``~2``, ``~3``
 for repeats of the same text in one function.
 
+Excused mutants are not rerun (``--recheck-excused`` reruns them, to find
+excuses that are no longer needed); ``--excuse-survivors REASON`` appends
+today's survivors to the excused file.
+
 How it stays fast: every site is instrumented once (``tools/mutation_hooks.py``
 holds the switch, the *active* site), the graded tests run once to record
 which test reaches which site, then, in the same pytest sessions, only the
@@ -629,8 +633,12 @@ def summarize(outcome: Outcome, excused: dict[str, str], seconds: float) -> tupl
     for site in survivors:
         by_part[site.part].append(site)
     for part in sorted(by_part):
-        lines.append(f"Part {part}: {len(by_part[part])} surviving mutant(s)")
+        skipped = sum(1 for site in by_part[part] if status[site.id] == "excused")
+        lines.append(f"Part {part}: {len(by_part[part])} surviving mutant(s)"
+                     + (f", {skipped} of them excused and not rerun (not listed)" if skipped else ""))
         for site in by_part[part]:
+            if status[site.id] == "excused":
+                continue
             reach = len(covering_tests(site, baseline))
             what = f"message {site.text}" if site.kind == "message" else f"returns {site.text}"
             note = f"excused: {excused[site.id]}" if site.id in excused else (

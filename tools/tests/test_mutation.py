@@ -188,6 +188,8 @@ def test_excused_mutants_are_not_rerun_and_excuses_of_killed_mutants_are_named(o
                                {**result.results, survivor.id: {"status": "excused"}}, result.timing)
     text, unexcused, summary = mutation.summarize(skipped, {survivor.id: "free", killed.id: "old"}, 1.0)
     assert unexcused == [] and summary["excused_not_rerun"] == 1
+    assert "Part 1: 1 surviving mutant(s), 1 of them excused and not rerun (not listed)" in text
+    assert survivor.id not in text.replace(killed.id, "")
     assert f"Excused but killed or gone (remove from mutation_excused.txt): {killed.id}" in text
 
 
