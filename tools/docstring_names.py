@@ -124,9 +124,15 @@ def _is_stub(function: ast.AST) -> bool:
 
 
 def _self_attributes(function: ast.AST) -> set[str]:
-    """Every NAME in ``self.NAME = ...`` (also augmented and annotated) inside a function."""
+    """Every NAME a function sets on ``self``: ``self.NAME = ...`` (also augmented and annotated),
+    ``setattr(self, "NAME", ...)`` and ``object.__setattr__(self, "NAME", ...)`` (frozen dataclasses)."""
     found = set()
     for node in ast.walk(function):
+        if isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) \
+                and node.args[0].id in ("self", "cls") and isinstance(node.args[1], ast.Constant) \
+                and isinstance(node.args[1].value, str) \
+                and (getattr(node.func, "id", None) == "setattr" or getattr(node.func, "attr", None) == "__setattr__"):
+            found.add(node.args[1].value)
         targets: list[ast.AST] = []
         if isinstance(node, ast.Assign):
             targets = node.targets
@@ -165,6 +171,9 @@ def _read_class(node: ast.ClassDef, module: str, qualname: str, info: ModuleInfo
             _read_class(child, module, f"{qualname}.{child.name}", info)
         elif isinstance(child, ast.Assign):
             cls.definitions |= {t.id for target in child.targets for t in ast.walk(target) if isinstance(t, ast.Name)}
+            if any(getattr(target, "id", None) == "__slots__" for target in child.targets):
+                cls.members |= {c.value for c in ast.walk(child.value)
+                                if isinstance(c, ast.Constant) and isinstance(c.value, str)}
         elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
             cls.definitions.add(child.target.id)
     cls.members |= cls.definitions

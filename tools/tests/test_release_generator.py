@@ -319,6 +319,14 @@ def test_an_attribute_named_nowhere_is_reported_when_the_class_has_only_package_
     assert _findings(student) == ["Box.size Box.missing", "Box.size self._cache"]
 
 
+def test_attributes_set_with_setattr_or_declared_in_slots_are_members():
+    student = SOLUTION.replace("        self._keys = list(keys)\n", "        object.__setattr__(self, \"_keys\", keys)\n"
+                               "        setattr(self, \"_other\", 1)\n").replace(
+        "``hmac.compare_digest``.\"\"\"\n", "``hmac.compare_digest``.\"\"\"\n    __slots__ = (\"_slotted\",)\n").replace(
+        "Uses ``_helper``", "Uses ``self._other``, ``self._slotted``, ``_helper``")
+    assert _findings(student) == []
+
+
 def test_an_attribute_of_a_class_with_a_library_base_is_out_of_scope():
     student = SOLUTION.replace("class Box:", "class Box(Exception):").replace(
         "Uses ``_helper``", "Uses ``self.args``, ``self._inherited``")
