@@ -78,7 +78,8 @@ HOOKS_NAME = "_mutation"
 EXCEPTIONS = {name for name, value in vars(builtins).items()
               if isinstance(value, type) and issubclass(value, BaseException)}
 WAIT_FOR_WORKERS_S = 1800  # a worker waits at most this long for the others' baselines
-TEST_LIMIT_S = (10.0, 5.0)  # a rerun may take max(10 s, 5 x its baseline time): longer is a timeout (killed)
+# A rerun may take max(10 s, 5 x its baseline time): longer is a timeout, which kills the mutant.
+TEST_LIMIT_S = (float(os.environ.get("MUTATION_MIN_LIMIT_S", "10")), 5.0)
 
 
 # --- sites: finding and instrumenting them ---------------------------------------------------------
@@ -434,17 +435,21 @@ class Worker:
         return result
 
     def _rerun(self, session, item, site_id: str | None, limit_s: float) -> str:
-        """Run one test again with ``site_id`` active (None: none): "passed", "killed" or "timeout"."""
-        try:
-            session._setupstate.teardown_exact(item)  # whatever the last test left that this one does not share
-        except Exception:  # noqa: BLE001  (a fixture's teardown failing under an earlier mutant)
-            pass
-        self.active = site_id
+        """Run one test again with ``site_id`` active (None: none): "passed", "killed" or "timeout".
+
+        The time limit also covers tearing down what the previous test left
+        (a server an earlier mutant broke may hang on its way down).
+        """
+        from _pytest.runner import runtestprotocol
+
         previous = signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, limit_s)
         try:
-            from _pytest.runner import runtestprotocol
-
+            try:
+                session._setupstate.teardown_exact(item)  # what the last test left that this one does not share
+            except Exception:  # noqa: BLE001  (a fixture's teardown failing, or timing out, after an earlier mutant)
+                pass
+            self.active = site_id
             reports = runtestprotocol(item, log=False, nextitem=_Parents(item))
         except _RerunTimeout:
             return "timeout"

@@ -55,6 +55,13 @@ def half(x):
     ### END SOLUTION
 
 
+def quarter():
+    """A quarter; a test waits until it is exactly 0.25, so its mutant hangs that test."""
+    ### BEGIN SOLUTION part=1 section="3. Quarters"
+    return 0.25
+    ### END SOLUTION
+
+
 def given_scale(x):
     """Given code: never mutated."""
     if x > GIVEN_LIMIT:
@@ -69,7 +76,7 @@ from pathlib import Path
 
 import pytest
 
-from deployment.calc import CalcError, count, given_scale, mean
+from deployment.calc import CalcError, count, given_scale, mean, quarter
 
 
 def test_mean_of_two_values():
@@ -100,6 +107,11 @@ def test_given_code():
     assert given_scale(1.0) == 2.0
 
 
+def test_waits_for_a_quarter():
+    while quarter() != 0.25:
+        pass
+
+
 def test_passes_only_on_its_first_run():
     runs = Path(__file__).with_name("runs.txt")  # counted across both worker processes
     with runs.open("a") as log:
@@ -120,7 +132,9 @@ def outcome(tmp_path_factory):
     (package / "calc.py").write_text(CALC)
     tests = root / "test_part1_calc.py"
     tests.write_text(TESTS)
-    result = mutation.run(package, [tests], workers=2, root=root, timeout_s=300)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MUTATION_MIN_LIMIT_S", "2")  # the hanging mutant's test is stopped after 2 s
+        result = mutation.run(package, [tests], workers=2, root=root, timeout_s=300)
     sites = {site.function + ":" + (site.text if site.kind == "message" else "return"): site for site in result.sites}
     return sites, result
 
@@ -152,6 +166,10 @@ def test_a_numeric_result_reached_only_in_a_child_process_is_killed_there(outcom
     assert _status(outcome, "half:return") == "killed"
 
 
+def test_a_mutant_that_makes_a_test_hang_is_stopped_and_counts_as_killed(outcome):
+    assert _status(outcome, "quarter:return") == "timeout"
+
+
 def test_an_int_result_is_not_a_mutant(outcome):
     sites, result = outcome
     assert sites["count:return"].id not in result.results
@@ -176,7 +194,7 @@ def test_the_report_lists_survivors_by_part_and_fails_unless_excused(outcome):
     text, unexcused, summary = mutation.summarize(result, {}, 1.0)
     assert unexcused == [survivor]
     assert "Part 1: 1 surviving mutant(s)" in text and survivor.id in text and "FAILED: 1 mutant(s) survive" in text
-    assert (summary["mutants"], summary["killed"], summary["survived"]) == (4, 3, 1)
+    assert (summary["mutants"], summary["killed"], summary["survived"]) == (5, 4, 1)
     text, unexcused, _ = mutation.summarize(result, {survivor.id: "the wording is free"}, 1.0)
     assert unexcused == [] and "excused: the wording is free" in text and "FAILED" not in text
 
@@ -213,7 +231,8 @@ def _ids(source: str) -> list[str]:
 def test_site_ids_name_module_function_kind_and_a_hash_of_the_text():
     ids = _ids(CALC)
     assert [i.rsplit(":", 1)[0] for i in ids] == [
-        "calc:mean:CalcError", "calc:mean:CalcError", "calc:mean:return", "calc:count:return", "calc:half:return"]
+        "calc:mean:CalcError", "calc:mean:CalcError", "calc:mean:return", "calc:count:return", "calc:half:return",
+        "calc:quarter:return"]
 
 
 def test_site_ids_do_not_move_when_unrelated_code_changes():
