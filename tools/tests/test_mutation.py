@@ -62,6 +62,13 @@ def quarter():
     ### END SOLUTION
 
 
+def third(x):
+    """A third of ``x``; only a test that always fails calls it."""
+    ### BEGIN SOLUTION part=2 section="2. Thirds"
+    return x / 3
+    ### END SOLUTION
+
+
 def given_scale(x):
     """Given code: never mutated."""
     if x > GIVEN_LIMIT:
@@ -76,7 +83,7 @@ from pathlib import Path
 
 import pytest
 
-from deployment.calc import CalcError, count, given_scale, mean, quarter
+from deployment.calc import CalcError, count, given_scale, mean, quarter, third
 
 
 def test_mean_of_two_values():
@@ -110,6 +117,10 @@ def test_given_code():
 def test_waits_for_a_quarter():
     while quarter() != 0.25:
         pass
+
+
+def test_always_fails():
+    assert third(3.0) == 2.0
 
 
 def test_passes_only_on_its_first_run():
@@ -166,6 +177,15 @@ def test_a_numeric_result_reached_only_in_a_child_process_is_killed_there(outcom
     assert _status(outcome, "half:return") == "killed"
 
 
+def test_a_mutant_only_a_failing_test_reaches_is_undetermined_not_a_survivor(outcome):
+    sites, result = outcome
+    assert result.baseline["test_part1_calc.py::test_always_fails"]["passed"] is False
+    text, unexcused, summary = mutation.summarize(result, {}, 1.0)
+    assert summary["undetermined"] == [sites["third:return"].id]
+    assert sites["third:return"] not in unexcused
+    assert "1 graded test(s) FAILED on the unbroken solutions (twice)" in text
+
+
 def test_a_mutant_that_makes_a_test_hang_is_stopped_and_counts_as_killed(outcome):
     assert _status(outcome, "quarter:return") == "timeout"
 
@@ -181,9 +201,10 @@ def test_given_code_has_no_sites(outcome):
     assert not [key for key in sites if key.startswith("given_scale")]
 
 
-def test_the_baseline_passes_and_records_which_test_reaches_which_site(outcome):
+def test_the_baseline_records_which_test_reaches_which_site(outcome):
     sites, result = outcome
-    assert all(record["passed"] for record in result.baseline.values())
+    assert [test for test, record in result.baseline.items() if not record["passed"]] == [
+        "test_part1_calc.py::test_always_fails"]
     reached = result.baseline["test_part1_calc.py::test_mean_of_nothing_says_so"]["hits"]
     assert reached == [sites["mean:'mean of nothing: give at least one value.'"].id]
 
@@ -194,9 +215,9 @@ def test_the_report_lists_survivors_by_part_and_fails_unless_excused(outcome):
     text, unexcused, summary = mutation.summarize(result, {}, 1.0)
     assert unexcused == [survivor]
     assert "Part 1: 1 surviving mutant(s)" in text and survivor.id in text and "FAILED: 1 mutant(s) survive" in text
-    assert (summary["mutants"], summary["killed"], summary["survived"]) == (5, 4, 1)
+    assert (summary["mutants"], summary["killed"], summary["survived"]) == (6, 4, 1)
     text, unexcused, _ = mutation.summarize(result, {survivor.id: "the wording is free"}, 1.0)
-    assert unexcused == [] and "excused: the wording is free" in text and "FAILED" not in text
+    assert unexcused == [] and "excused: the wording is free" in text and "mutant(s) survive" not in text
 
 
 def test_excused_mutants_are_not_rerun_and_excuses_of_killed_mutants_are_named(outcome):
@@ -232,7 +253,7 @@ def test_site_ids_name_module_function_kind_and_a_hash_of_the_text():
     ids = _ids(CALC)
     assert [i.rsplit(":", 1)[0] for i in ids] == [
         "calc:mean:CalcError", "calc:mean:CalcError", "calc:mean:return", "calc:count:return", "calc:half:return",
-        "calc:quarter:return"]
+        "calc:quarter:return", "calc:third:return"]
 
 
 def test_site_ids_do_not_move_when_unrelated_code_changes():
