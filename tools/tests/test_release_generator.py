@@ -413,3 +413,35 @@ def test_a_library_name_imported_over_a_package_class_name_is_the_librarys():
     sources_without_import = {"box.py": box, "log.py": log.replace("from logging import Handler", "from .box import Handler")}
     assert [f.reference for f in docstring_names.find_missing_names(sources_without_import, sources_without_import)] == [
         "Handler.emit"]
+
+
+def test_check_release_fails_when_a_student_docstring_names_what_the_stubs_do_not_set(tmp_path, monkeypatch, capsys):
+    source = tmp_path / "solutions" / "deployment"
+    source.mkdir(parents=True)
+    (source / "box.py").write_text(textwrap.dedent('''
+        class Box:
+            """A box."""
+
+            def __init__(self):
+                """An empty box."""
+                ### BEGIN SOLUTION part=1 section="1. Boxes"
+                self._items = []
+                ### END SOLUTION
+
+            def size(self):
+                """How many items ``self._items`` holds."""
+                ### BEGIN SOLUTION part=1 section="1. Boxes"
+                return len(self._items)
+                ### END SOLUTION
+        '''))
+    monkeypatch.setattr(release, "ROOT", tmp_path)
+    monkeypatch.setattr(release, "SOURCE", source)
+    monkeypatch.setattr(release, "TARGET", tmp_path / "deployment")
+    release.build(tmp_path / "deployment")
+    assert release.check() == 1
+    assert "box.py:12: Box.size: ``self._items`` is in the solutions but not in the student package" in \
+        capsys.readouterr().out
+    (source / "box.py").write_text((source / "box.py").read_text().replace(
+        '"""An empty box."""', '"""An empty box: sets ``self._items``, a list."""'))
+    release.build(tmp_path / "deployment")
+    assert release.check() == 0
