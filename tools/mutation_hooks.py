@@ -6,8 +6,9 @@ each ``return <value>`` as ``number(site, <value>)``. Both give the value
 back unchanged, except for the one *active* site (the mutant under test):
 
 * ``message`` replaces a string by the generic ``"bad input."``;
-* ``number`` makes a float, a numpy float (or float array), or a
-  tuple/list/dict holding them, slightly wrong (relatively by 1e-3; 0.0
+* ``number`` makes a float, a numpy float (or float array), a pandas
+  Series or DataFrame of floats, or a tuple/list/dict holding them, slightly
+  wrong (relatively by 1e-3; 0.0
   becomes 1e-3). Anything else (an int, a string, None, NaN, inf) passes
   through unchanged.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -75,12 +77,28 @@ def _nudgeable_float(value: Any) -> bool:
     return isinstance(value, (float, np.floating)) and math.isfinite(value)
 
 
+def _pandas_float_columns(value: Any) -> list | None:
+    """The float columns of a pandas DataFrame (or [None] for a float Series); None if it is neither."""
+    pandas = sys.modules.get("pandas")  # only a process that uses pandas can return its objects
+    if pandas is None:
+        return None
+    if isinstance(value, pandas.Series):
+        return [None] if value.dtype.kind == "f" else []
+    if isinstance(value, pandas.DataFrame):
+        return [column for column, dtype in value.dtypes.items() if dtype.kind == "f"]
+    return None
+
+
 def holds_numbers(value: Any, depth: int = 0) -> bool:
     """True when ``nudge`` would change ``value``: it is, or holds, a finite float."""
     if _nudgeable_float(value):
         return True
     if isinstance(value, np.ndarray):
         return value.dtype.kind == "f" and value.size > 0 and bool(np.isfinite(value).any())
+    columns = _pandas_float_columns(value)
+    if columns is not None:
+        series = [value] if columns == [None] else [value[c] for c in columns]
+        return any(holds_numbers(s.to_numpy(), depth + 1) for s in series)
     if depth > 2:
         return False
     if isinstance(value, (tuple, list)):
@@ -109,6 +127,14 @@ def nudge(value: Any, depth: int = 0) -> Any:
         with np.errstate(all="ignore"):
             return np.where(value == 0, np.asarray(RELATIVE_NUDGE, value.dtype), value * (1 + RELATIVE_NUDGE)).astype(
                 value.dtype, copy=False)
+    columns = _pandas_float_columns(value)
+    if columns:
+        copy = value.copy()
+        if columns == [None]:
+            copy[:] = nudge(value.to_numpy())
+        for column in columns if columns != [None] else []:
+            copy[column] = nudge(value[column].to_numpy())
+        return copy
     if depth > 2:
         return value
     if isinstance(value, (tuple, list)):

@@ -328,6 +328,18 @@ def test_nudge_reaches_into_arrays_tuples_lists_and_dicts_and_leaves_the_rest():
     assert nudged["pair"] == pytest.approx((1.001, None)) and nudged["list"] == pytest.approx([2.002])
 
 
+def test_nudge_moves_the_float_columns_of_a_pandas_table_and_a_float_series():
+    import pandas as pd
+
+    table = pd.DataFrame({"feature": ["a", "b"], "p_value": [0.5, 0.0], "n": [1, 2]})
+    assert mutation_hooks.holds_numbers(table)
+    nudged = mutation_hooks.nudge(table)
+    assert nudged["p_value"].tolist() == pytest.approx([0.5005, 1e-3]) and table["p_value"][0] == 0.5
+    assert nudged["n"].tolist() == [1, 2] and nudged["feature"].tolist() == ["a", "b"]
+    assert mutation_hooks.nudge(pd.Series([2.0])).tolist() == pytest.approx([2.002])
+    assert not mutation_hooks.holds_numbers(pd.Series([1, 2]))
+
+
 @pytest.mark.parametrize("value", [3, True, "1.5", None, float("nan"), float("inf"), np.array([1, 2]), (1, "a")])
 def test_values_without_a_finite_float_are_not_numbers(value):
     assert not mutation_hooks.holds_numbers(value)
