@@ -35,7 +35,8 @@ How it stays fast: every site is instrumented once (``tools/mutation_hooks.py``
 holds the switch, the *active* site), the graded tests run once to record
 which test reaches which site, then, in the same pytest sessions, only the
 tests that reach a site are rerun with it active, cheapest first, stopping
-at the first failure. Two worker sessions share the mutants.
+at the first failure. Two worker sessions share the tests and then the
+mutants, each taking the next one when it is free.
 
 Usage::
 
@@ -349,11 +350,24 @@ class Worker:
                 (self.hooks.NUMBERS if kind == "number" else self.hooks.HITS).add(site)
             path.unlink()
 
-    def _baseline_one(self, item, nextitem) -> TestRecord:
+    def _claim(self, name: str) -> bool:
+        """True for the one worker that creates ``claims/name`` first: the workers share one queue."""
+        try:
+            os.close(os.open(self.work / "claims" / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            return False
+
+    def _baseline_one(self, session, item) -> TestRecord:
+        """Run ``item`` as pytest would, recording the sites its setup and call reach."""
+        try:
+            session._setupstate.teardown_exact(item)  # what the last test left that this one does not share
+        except Exception:  # noqa: BLE001  (reported with the test that made it)
+            pass
         self.hooks.HITS.clear()
         self.hooks.NUMBERS.clear()
         self.record = TestRecord()
-        item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        item.ihook.pytest_runtest_protocol(item=item, nextitem=_Parents(item))
         self._collect_child_hits()
         record, self.record = self.record, None
         record.hits, record.numbers = sorted(self.hooks.HITS), sorted(self.hooks.NUMBERS)
@@ -378,14 +392,14 @@ class Worker:
             raise session.Interrupted("mutation: the graded tests could not be collected.")
         started = time.monotonic()
         items = session.items
-        mine = items[self.index::self.workers]
+        (self.work / "claims").mkdir(exist_ok=True)
         baseline: dict[str, dict] = {}
-        for position, item in enumerate(mine):
-            nextitem = mine[position + 1] if position + 1 < len(mine) else None
-            baseline[item.nodeid] = asdict(self._baseline_one(item, nextitem))
-        for item in mine:  # a test that failed may be flaky on a loaded machine: one more chance
-            if not baseline[item.nodeid]["passed"]:
-                baseline[item.nodeid] = asdict(self._baseline_one(item, None))
+        for number, item in enumerate(items):  # in collection order, each test by whichever worker is free
+            if self._claim(f"test-{number}"):
+                baseline[item.nodeid] = asdict(self._baseline_one(session, item))
+        for item in items:  # a test that failed may be flaky on a loaded machine: one more chance
+            if item.nodeid in baseline and not baseline[item.nodeid]["passed"]:
+                baseline[item.nodeid] = asdict(self._baseline_one(session, item))
         self._write(f"baseline-{self.index}.json", baseline)
         baseline_s = time.monotonic() - started
 
@@ -394,14 +408,9 @@ class Worker:
         plan = make_plan(self.work, self.workers)
         by_id = {item.nodeid: item for item in items}
         results = {}
-        claims = self.work / "claims"
-        claims.mkdir(exist_ok=True)
         for number, (site_id, tests) in enumerate(plan):
-            try:
-                os.close(os.open(claims / str(number), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                continue  # another worker has it
-            results[site_id] = self._run_mutant(session, site_id, [(by_id[t], s) for t, s in tests])
+            if self._claim(f"mutant-{number}"):
+                results[site_id] = self._run_mutant(session, site_id, [(by_id[t], s) for t, s in tests])
         try:
             session._setupstate.teardown_exact(None)
         except Exception:  # noqa: BLE001  (a shared fixture's teardown failing: the results stand)
