@@ -657,7 +657,8 @@ def summarize(outcome: Outcome, excused: dict[str, str], seconds: float) -> tupl
             what = f"message {site.text}" if site.kind == "message" else f"returns {site.text}"
             note = f"excused: {excused[site.id]}" if site.id in excused else (
                 f"{reach} test(s) reach it, none failed" if reach else "no graded test reaches it")
-            lines.append(f"  {site.id}  ({site.module}:{site.line}, {what})  [{note}]")
+            section = site.section.split(".")[0]
+            lines.append(f"  {site.id}  ({site.module}:{site.line}, section {section}, {what})  [{note}]")
     stale = sorted(i for i in excused if i not in status or status[i] in ("killed", "timeout"))
     if stale:
         lines.append(f"Excused but killed or gone (remove from {EXCUSED.name}): " + ", ".join(stale))

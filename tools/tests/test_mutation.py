@@ -214,7 +214,8 @@ def test_the_report_lists_survivors_by_part_and_fails_unless_excused(outcome):
     survivor = sites["mean:f'negative value in {values}.'"]
     text, unexcused, summary = mutation.summarize(result, {}, 1.0)
     assert unexcused == [survivor]
-    assert "Part 1: 1 surviving mutant(s)" in text and survivor.id in text and "FAILED: 1 mutant(s) survive" in text
+    assert "Part 1: 1 surviving mutant(s)" in text and "FAILED: 1 mutant(s) survive" in text
+    assert f"  {survivor.id}  (calc.py:{survivor.line}, section 1, message f'negative value in {{values}}.')" in text
     assert (summary["mutants"], summary["killed"], summary["survived"]) == (6, 4, 1)
     text, unexcused, _ = mutation.summarize(result, {survivor.id: "the wording is free"}, 1.0)
     assert unexcused == [] and "excused: the wording is free" in text and "mutant(s) survive" not in text
