@@ -10,8 +10,9 @@ thing at a time, in a temporary copy, and reruns the graded tests:
   error that is built and returned) becomes the generic ``"bad input."``,
   keeping the exception type;
 * every **numeric result** inside a solution block (``return <value>``
-  where the value turns out to be a float, a numpy float array, or a
-  tuple/list/dict of them) is made relatively 1e-3 wrong at run time; a
+  where the value turns out to be a float, a numpy float array, a pandas
+  table of floats, or a tuple/list/dict of them) is made relatively 1e-3
+  wrong at run time (0.0 becomes 1e-3); a
   return site that only ever gives ints, strings, None or other objects is
   not counted.
 
@@ -20,7 +21,13 @@ reaches the site fails with the mutant active, and *survives* when every
 test that reaches it still passes (or no test reaches it): the message or
 the number is not checked. ``make mutation-check`` fails when a mutant
 survives that ``tools/mutation_excused.txt`` does not excuse (one site id
-per line, then ``# why``).
+per line, then ``# why``). Only a test's own setup and call run mutated
+(fixtures shared by a module or the session are made from the unbroken
+solutions); a test that fails with the mutant and again without it is
+flaky and kills nothing; a rerun that takes far longer than the test did
+is stopped and counts as a kill (the mutant made it hang); a mutant that
+only a test failing on the unbroken solutions reaches is *undetermined*
+(reported, never a failure).
 
 Site ids are stable across unrelated edits: ``module:function:kind:hash``,
 the kind being the exception's name or ``return``, the hash a short digest
