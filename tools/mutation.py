@@ -270,7 +270,8 @@ def make_instrumented_copy(package: Path, home: Path) -> list[Site]:
 class TestRecord:
     """What one graded test did in the baseline run."""
 
-    passed: bool = True
+    passed: bool = True  # every phase passed: the test can kill a mutant
+    skipped: bool = False  # skipped (or xfail): it neither passes nor fails
     seconds: float = 0.0
     hits: list[str] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
@@ -349,6 +350,8 @@ class Worker:
             self.record.seconds += report.duration
             if not report.passed:
                 self.record.passed = False
+            if report.skipped:
+                self.record.skipped = True
 
     def _collect_child_hits(self) -> None:
         for path in self.child_hits.glob("*.hits"):
@@ -405,7 +408,8 @@ class Worker:
             if self._claim(f"test-{number}"):
                 baseline[item.nodeid] = asdict(self._baseline_one(session, item))
         for item in items:  # a test that failed may be flaky on a loaded machine: one more chance
-            if item.nodeid in baseline and not baseline[item.nodeid]["passed"]:
+            record = baseline.get(item.nodeid)
+            if record is not None and not record["passed"] and not record["skipped"]:
                 baseline[item.nodeid] = asdict(self._baseline_one(session, item))
         self._write(f"baseline-{self.index}.json", baseline)
         baseline_s = time.monotonic() - started
@@ -522,7 +526,8 @@ def covering_tests(site: Site, baseline: dict[str, dict]) -> list[tuple[str, flo
 def blocking_tests(site: Site, baseline: dict[str, dict]) -> list[str]:
     """The tests that reach ``site`` but failed on the unbroken solutions: they might have killed it."""
     field_name = "hits" if site.kind == "message" else "numbers"
-    return sorted(test for test, record in baseline.items() if not record["passed"] and site.id in record[field_name])
+    return sorted(test for test, record in baseline.items()
+                  if not record["passed"] and not record["skipped"] and site.id in record[field_name])
 
 
 def make_plan(work: Path, workers: int) -> list[tuple[str, list[tuple[str, float]]]]:
@@ -591,8 +596,13 @@ def run(package: Path, tests: list[Path], *, workers: int, root: Path, log: Path
                                       stdout=logs[w], stderr=subprocess.STDOUT) for w in range(workers)]
         deadline = time.monotonic() + timeout_s
         try:
-            for process in processes:
-                process.wait(timeout=max(1.0, deadline - time.monotonic()))
+            while any(process.poll() is None for process in processes):
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(command, timeout_s)
+                for w, process in enumerate(processes):  # a worker that died: the others must not wait for it
+                    if process.poll() is not None and not (work / f"results-{w}.json").exists():
+                        (work / "abort").touch()
+                time.sleep(0.2)
         except subprocess.TimeoutExpired:
             for process in processes:
                 process.kill()
@@ -632,7 +642,7 @@ def summarize(outcome: Outcome, excused: dict[str, str], seconds: float) -> tupl
     killed = [s for s in counted if status[s.id] in ("killed", "timeout")]
     not_rerun = [s for s in counted if status[s.id] == "excused"]
     observed = [s for s in counted if status[s.id] == "survived"]
-    failing = sorted(test for test, record in baseline.items() if not record["passed"])
+    failing = sorted(test for test, record in baseline.items() if not record["passed"] and not record["skipped"])
     uncounted = sum(1 for s in outcome.sites if s.kind == "number") - sum(1 for s in counted if s.kind == "number")
     kinds = Counter(s.kind for s in counted)
     cpu = sum(t["cpu_s"] for t in outcome.timing)

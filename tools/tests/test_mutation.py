@@ -83,7 +83,7 @@ from pathlib import Path
 
 import pytest
 
-from deployment.calc import CalcError, count, given_scale, mean, quarter, third
+from deployment.calc import CalcError, count, given_scale, half, mean, quarter, third
 
 
 def test_mean_of_two_values():
@@ -117,6 +117,11 @@ def test_given_code():
 def test_waits_for_a_quarter():
     while quarter() != 0.25:
         pass
+
+
+def test_skipped():
+    half(1.0)
+    pytest.skip("neither passes nor fails")
 
 
 def test_always_fails():
@@ -203,8 +208,8 @@ def test_given_code_has_no_sites(outcome):
 
 def test_the_baseline_records_which_test_reaches_which_site(outcome):
     sites, result = outcome
-    assert [test for test, record in result.baseline.items() if not record["passed"]] == [
-        "test_part1_calc.py::test_always_fails"]
+    assert mutation.summarize(result, {}, 1.0)[2]["failing_tests"] == ["test_part1_calc.py::test_always_fails"]
+    assert result.baseline["test_part1_calc.py::test_skipped"]["skipped"] is True
     reached = result.baseline["test_part1_calc.py::test_mean_of_nothing_says_so"]["hits"]
     assert reached == [sites["mean:'mean of nothing: give at least one value.'"].id]
 
@@ -242,6 +247,18 @@ def test_main_fails_on_a_survivor_and_excuse_survivors_writes_the_excused_file(o
     survivor = sites["mean:f'negative value in {values}.'"]
     assert mutation.read_excused(excused) == {survivor.id: "Part 1: wording is free"}
     assert mutation.main(["--excused", str(excused)]) == 0
+
+
+def test_a_worker_that_dies_stops_the_others_instead_of_leaving_them_waiting(tmp_path):
+    package = tmp_path / "solutions" / "deployment"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "calc.py").write_text(CALC)
+    tests = tmp_path / "test_part1_dies.py"
+    tests.write_text("import os\n\n\ndef test_dies():\n    os._exit(3)\n\n\ndef test_lives():\n    pass\n")
+    with pytest.raises(SystemExit, match="did not finish") as stopped:
+        mutation.run(package, [tests], workers=2, root=tmp_path, timeout_s=300)
+    assert "another worker stopped before finishing its baseline run" in str(stopped.value)
 
 
 # --- instrumentation and site ids ------------------------------------------------------------------
