@@ -391,8 +391,10 @@ class Worker:
     def _wait_for(self, names: list[str]) -> None:
         deadline = time.monotonic() + WAIT_FOR_WORKERS_S
         while not all((self.work / name).exists() for name in names):
-            if (self.work / "abort").exists() or time.monotonic() > deadline:
+            if (self.work / "abort").exists():
                 raise SystemExit("mutation: another worker stopped before finishing its baseline run.")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"mutation: waited {WAIT_FOR_WORKERS_S} s for the other workers' baseline runs.")
             time.sleep(0.05)
 
     @pytest.hookimpl(tryfirst=True)
