@@ -16,7 +16,7 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=300
 PART ?=
 SUBMISSION ?=
 
-.PHONY: help install test test-solutions test-stubs demo lab grade release check-release bench clean
+.PHONY: help install test test-solutions test-stubs demo lab grade release check-release bench clean doctest mutation-check
 
 help:
 	@sed -n '2,10p' Makefile
@@ -42,6 +42,14 @@ test-stubs: $(READY)
 
 check-release:
 	$(PYTHON) tools/release.py --check
+
+# Every >>> example of the reference package, run with the names solutions/conftest.py gives.
+doctest: $(READY)
+	$(PY) -m pytest --impl=solutions -p no:nbval --doctest-modules solutions/deployment
+
+# Break each refusal message and numeric result of the solutions in turn; fail if no graded test notices.
+mutation-check: $(READY)
+	$(PY) tools/mutation.py --json build/mutation.json
 
 release:
 	$(PYTHON) tools/release.py

@@ -102,6 +102,43 @@ def _exact_p_value(n1: int, n2: int, g: int, statistic: float, asymptotic_n: flo
     return float(np.clip(prob, 0.0, 1.0))
 
 
+def _as_sample(data: Any, label: str) -> np.ndarray:
+    """One sample as a finite 2-D float array (rows x features); ``label`` names it in errors."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _as_sample(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
+    )
+
+
+def _as_samples(
+    new_data: Any, reference_data: Any, new_label: str = "new_data"
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """Both samples as finite 2-D float arrays of the same width, and the feature names."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _as_samples(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
+    )
+
+
+def _sorted_columns(sample: np.ndarray) -> np.ndarray:
+    """The sample transposed to features x rows, each feature's values sorted (contiguous, so fast)."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _sorted_columns(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
+    )
+
+
+def _merged_cdf_gaps(new: np.ndarray, reference: np.ndarray):
+    """For blocks of features: both samples merged and sorted, and the ECDF gap at each value.
+
+    Yields ``(columns, values, gaps)``: for the features in the slice
+    ``columns``, ``values[f]`` holds both samples' values of feature f in
+    increasing order and ``gaps[f, i] = F_ref - F_new`` counting the rows up
+    to position i. Inside a run of tied values the gap is not a real one,
+    but the width between tied values is 0, so areas are right.
+    """
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _merged_cdf_gaps(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
+    )
+
+
 def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
     """The two-sample Kolmogorov-Smirnov statistic of every feature, at once.
 
@@ -129,7 +166,7 @@ def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
     array([1.])
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write ks_statistics(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'."
+        "Part 3 (monitoring): write ks_statistics(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
     )
 
 
@@ -152,7 +189,7 @@ def psi_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     0.0
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write psi_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. PSI and Wasserstein: how far, not just whether'."
+        "Part 3 (monitoring): write psi_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. PSI and Wasserstein: how far, not just whether'. Check it with: make grade PART=3 SECTION=6"
     )
 
 
@@ -177,7 +214,7 @@ def wasserstein_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     2.0
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write wasserstein_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. PSI and Wasserstein: how far, not just whether'."
+        "Part 3 (monitoring): write wasserstein_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. PSI and Wasserstein: how far, not just whether'. Check it with: make grade PART=3 SECTION=6"
     )
 
 
@@ -219,7 +256,7 @@ def detect_data_drift(
     False
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write detect_data_drift(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'."
+        "Part 3 (monitoring): write detect_data_drift(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
     )
 
 
@@ -260,5 +297,5 @@ def drift_over_time(
     ([0, 100, 200], [False, False, False])
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write drift_over_time(). Read notebooks/03_monitoring_and_drift.ipynb, section '7. Drift over time'."
+        "Part 3 (monitoring): write drift_over_time(). Read notebooks/03_monitoring_and_drift.ipynb, section '7. Drift over time'. Check it with: make grade PART=3 SECTION=7"
     )

@@ -82,7 +82,7 @@ class VariantStats:
         (3, 3.0, 7.0)
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write VariantStats.add(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+            "Part 5 (A/B testing): write VariantStats.add(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'. Check it with: make grade PART=5 SECTION=3"
         )
 
 
@@ -107,7 +107,7 @@ def two_proportion_ztest(
     (1.4293..., 0.1529...)
     """
     raise NotImplementedError(
-        "Part 5 (A/B testing): write two_proportion_ztest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."
+        "Part 5 (A/B testing): write two_proportion_ztest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'. Check it with: make grade PART=5 SECTION=4"
     )
 
 
@@ -135,7 +135,7 @@ def welch_ttest(
     (0.4767..., 28.86..., 0.6371...)
     """
     raise NotImplementedError(
-        "Part 5 (A/B testing): write welch_ttest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."
+        "Part 5 (A/B testing): write welch_ttest(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'. Check it with: make grade PART=5 SECTION=4"
     )
 
 
@@ -167,7 +167,7 @@ def required_sample_size(
     3841
     """
     raise NotImplementedError(
-        "Part 5 (A/B testing): write required_sample_size(). Read notebooks/05_ab_testing.ipynb, section '5. How many users you need'."
+        "Part 5 (A/B testing): write required_sample_size(). Read notebooks/05_ab_testing.ipynb, section '5. How many users you need'. Check it with: make grade PART=5 SECTION=5"
     )
 
 
@@ -256,7 +256,7 @@ class ABTest:
         higher_is_better: bool = True,
     ) -> None:
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ABTest.__init__(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+            "Part 5 (A/B testing): write ABTest.__init__(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'. Check it with: make grade PART=5 SECTION=3"
         )
 
     def record(self, variant: str, value: float) -> None:
@@ -265,7 +265,7 @@ class ABTest:
         >>> test.record("v2.0.0", 1)     # one more user of v2.0.0 converted
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ABTest.record(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+            "Part 5 (A/B testing): write ABTest.record(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'. Check it with: make grade PART=5 SECTION=3"
         )
 
     def record_many(self, variant: str, values: Iterable[float]) -> None:
@@ -283,7 +283,7 @@ class ABTest:
         deployment.errors.ValidationError: Conversion outcomes for 'v1.1.0' must be 0 or 1, got 2.0.
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ABTest.record_many(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+            "Part 5 (A/B testing): write ABTest.record_many(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'. Check it with: make grade PART=5 SECTION=3"
         )
 
     def result(self, alpha: float | None = None) -> ABResult:
@@ -301,7 +301,7 @@ class ABTest:
         ('two-proportion z-test', {'v1.1.0': 3, 'v2.0.0': 1}, 'keep collecting')
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ABTest.result(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'."
+            "Part 5 (A/B testing): write ABTest.result(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'. Check it with: make grade PART=5 SECTION=4"
         )
 
     def counts(self) -> dict[str, int]:
@@ -311,7 +311,11 @@ class ABTest:
         {'v1.1.0': 3, 'v2.0.0': 1}
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ABTest.counts(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'."
+            "Part 5 (A/B testing): write ABTest.counts(). Read notebooks/05_ab_testing.ipynb, section '3. Recording outcomes'. Check it with: make grade PART=5 SECTION=3"
         )
 
 
+def _interval(center: float, half_width: float) -> tuple[float, float]:
+    raise NotImplementedError(
+        "Part 5 (A/B testing): write _interval(). Read notebooks/05_ab_testing.ipynb, section '4. Deciding with a significance test'. Check it with: make grade PART=5 SECTION=4"
+    )

@@ -165,7 +165,7 @@ class TokenBucket:
         there is a whole token. A refused request takes nothing.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write TokenBucket.take(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'."
+            "Part 2 (the inference API): write TokenBucket.take(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'. Check it with: make grade PART=2 SECTION=4"
         )
 
 
@@ -349,7 +349,7 @@ class InferenceAPI:
         deployment.errors.ValidationError: row 0, column 29 is the boolean True, not a number.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.validate(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'."
+            "Part 2 (the inference API): write InferenceAPI.validate(). Read notebooks/02_inference_api.ipynb, section '2. Validating requests'. Check it with: make grade PART=2 SECTION=2"
         )
 
     def _check_api_key(self, api_key: str | None) -> str | None:
@@ -362,7 +362,7 @@ class InferenceAPI:
         attacker how much of a guess was right.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._check_api_key(). Read notebooks/02_inference_api.ipynb, section '3. Authentication'."
+            "Part 2 (the inference API): write InferenceAPI._check_api_key(). Read notebooks/02_inference_api.ipynb, section '3. Authentication'. Check it with: make grade PART=2 SECTION=3"
         )
 
     def _check_rate_limit(self, client: str, now_s: float) -> None:
@@ -375,7 +375,7 @@ class InferenceAPI:
         carries ``retry_after_s``, the seconds until a token is back.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._check_rate_limit(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'."
+            "Part 2 (the inference API): write InferenceAPI._check_rate_limit(). Read notebooks/02_inference_api.ipynb, section '4. Rate limiting'. Check it with: make grade PART=2 SECTION=4"
         )
 
     def authorize(self, *, api_key: str | None = None, client_id: str | None = None) -> Caller:
@@ -396,7 +396,7 @@ class InferenceAPI:
         '10.0.0.7'
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.authorize(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
+            "Part 2 (the inference API): write InferenceAPI.authorize(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'. Check it with: make grade PART=2 SECTION=5"
         )
 
     def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None,
@@ -414,7 +414,7 @@ class InferenceAPI:
         ('10.0.0.7', (1, 30))
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.admit(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
+            "Part 2 (the inference API): write InferenceAPI.admit(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'. Check it with: make grade PART=2 SECTION=5"
         )
 
     def refuse(self, caller: Caller, error: BaseException) -> BaseException:
@@ -461,7 +461,7 @@ class InferenceAPI:
         ([1], 'ValidationError')
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.infer(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'."
+            "Part 2 (the inference API): write InferenceAPI.infer(). Read notebooks/02_inference_api.ipynb, section '5. Answering a request'. Check it with: make grade PART=2 SECTION=5"
         )
 
     def _record(self, request_id: str, client: str, rows: int, started_s: float, *,
@@ -491,7 +491,7 @@ class InferenceAPI:
         True
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._record(). Read notebooks/02_inference_api.ipynb, section '6. Logging and monitoring'."
+            "Part 2 (the inference API): write InferenceAPI._record(). Read notebooks/02_inference_api.ipynb, section '6. Logging and monitoring'. Check it with: make grade PART=2 SECTION=6"
         )
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -514,7 +514,7 @@ class InferenceAPI:
         {'hits': 3, 'misses': 4, 'size': 4, 'max_size': 100}
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._predict_rows(). Read notebooks/02_inference_api.ipynb, section '7. Caching'."
+            "Part 2 (the inference API): write InferenceAPI._predict_rows(). Read notebooks/02_inference_api.ipynb, section '7. Caching'. Check it with: make grade PART=2 SECTION=7"
         )
 
     def _call_model(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -540,7 +540,7 @@ class InferenceAPI:
         ((2, 2), False)
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI._call_model(). Read notebooks/02_inference_api.ipynb, section '8. Falling back'."
+            "Part 2 (the inference API): write InferenceAPI._call_model(). Read notebooks/02_inference_api.ipynb, section '8. Falling back'. Check it with: make grade PART=2 SECTION=8"
         )
 
     def health(self) -> dict[str, Any]:
@@ -558,7 +558,7 @@ class InferenceAPI:
         sentence per problem found.
         """
         raise NotImplementedError(
-            "Part 2 (the inference API): write InferenceAPI.health(). Read notebooks/02_inference_api.ipynb, section '9. Health'."
+            "Part 2 (the inference API): write InferenceAPI.health(). Read notebooks/02_inference_api.ipynb, section '9. Health'. Check it with: make grade PART=2 SECTION=9"
         )
 
 

@@ -64,6 +64,34 @@ TASKS = ("classification", "regression")
 RESERVED_LABELS = ("le", "quantile", "error")
 """Label names ``to_prometheus`` writes itself, so the constructor's ``labels`` may not use them."""
 
+_LABELLED = object()
+"""Marks a label slot whose prediction has its label (or holds none): a prediction may itself be None."""
+
+
+_FLOAT64 = np.dtype(np.float64)
+"""The rows' dtype: a numpy row of it takes ``log_prediction``'s fast path (numpy keeps one such object)."""
+
+
+def _is_number(value: Any) -> bool:
+    """True for an int, float or numpy number that is not a bool."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _is_number(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
+    )
+
+
+def _check_latency(latency_ms: Any, where: str) -> None:
+    """Raise ValidationError unless ``latency_ms`` is a finite number at least 0 (the hot path: two comparisons)."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _check_latency(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
+    )
+
+
+def _ring_slots(count: int, written: int, size: int) -> np.ndarray:
+    """The slots of the last ``count`` of ``written`` items in a ring of ``size`` slots, oldest first."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _ring_slots(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
+    )
+
 
 class ModelMonitor:
     """Watch a deployed model: latency percentiles, throughput, errors, accuracy, resources, drift.
@@ -145,7 +173,7 @@ class ModelMonitor:
         deployment.errors.ValidationError: ModelMonitor: window_size 0 must be a whole number, at least 1.
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.__init__(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'."
+            "Part 3 (monitoring): write ModelMonitor.__init__(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
         )
 
     def log_prediction(self, features: Any, prediction: Any, latency_ms: float) -> int:
@@ -172,7 +200,7 @@ class ModelMonitor:
         0
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.log_prediction(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'."
+            "Part 3 (monitoring): write ModelMonitor.log_prediction(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
         )
 
     def log_error(self, latency_ms: float, error: BaseException | str) -> None:
@@ -193,9 +221,32 @@ class ModelMonitor:
         1.0
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.log_error(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'."
+            "Part 3 (monitoring): write ModelMonitor.log_error(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
         )
 
+    def _log_request(self, latency_ms: float, now: float, ok: bool) -> None:
+        """Write one request into its ring slot and count it, folding a full ring into the histogram."""
+        raise NotImplementedError(
+            "Part 3 (monitoring): write ModelMonitor._log_request(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
+        )
+
+    def _store_rows(self, features: Any, now: float) -> None:
+        """Copy one row or a batch of rows into the rows' ring buffer."""
+        raise NotImplementedError(
+            "Part 3 (monitoring): write ModelMonitor._store_rows(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
+        )
+
+    def _update_histogram(self) -> None:
+        """Add the successful requests logged since the last update to the all-time histogram."""
+        raise NotImplementedError(
+            "Part 3 (monitoring): write ModelMonitor._update_histogram(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
+        )
+
+    def _window(self, now: float) -> np.ndarray:
+        """The slots of the requests in the window at time ``now`` (s), oldest first."""
+        raise NotImplementedError(
+            "Part 3 (monitoring): write ModelMonitor._window(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
+        )
 
     def log_ground_truth(self, prediction_id: int, actual: Any) -> bool:
         """Join the true answer to a logged prediction, once it is known (often hours later).
@@ -226,7 +277,7 @@ class ModelMonitor:
         0.5
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.log_ground_truth(). Read notebooks/03_monitoring_and_drift.ipynb, section '3. Labels that arrive late'."
+            "Part 3 (monitoring): write ModelMonitor.log_ground_truth(). Read notebooks/03_monitoring_and_drift.ipynb, section '3. Labels that arrive late'. Check it with: make grade PART=3 SECTION=3"
         )
 
     def get_metrics(self) -> dict[str, Any]:
@@ -255,7 +306,7 @@ class ModelMonitor:
         0.0
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.get_metrics(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'."
+            "Part 3 (monitoring): write ModelMonitor.get_metrics(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
         )
 
     def recent_latencies_ms(self) -> np.ndarray:
@@ -270,7 +321,7 @@ class ModelMonitor:
         array([7., 9.])
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.recent_latencies_ms(). Read notebooks/03_monitoring_and_drift.ipynb, section '2. Percentiles over time'."
+            "Part 3 (monitoring): write ModelMonitor.recent_latencies_ms(). Read notebooks/03_monitoring_and_drift.ipynb, section '2. Percentiles over time'. Check it with: make grade PART=3 SECTION=2"
         )
 
     def recent_features(self) -> np.ndarray:
@@ -287,7 +338,7 @@ class ModelMonitor:
                [3., 4.]])
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.recent_features(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'."
+            "Part 3 (monitoring): write ModelMonitor.recent_features(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
         )
 
     def detect_data_drift(
@@ -347,7 +398,19 @@ class ModelMonitor:
         ...
         """
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.to_prometheus(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'."
+            "Part 3 (monitoring): write ModelMonitor.to_prometheus(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'. Check it with: make grade PART=3 SECTION=4"
         )
 
 
+def _number(value: float) -> str:
+    """A sample value as Prometheus writes it: integers without a point, floats in full."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _number(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'. Check it with: make grade PART=3 SECTION=4"
+    )
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    """``{a="1",b="x"}`` with backslashes, quotes and newlines escaped; empty without labels."""
+    raise NotImplementedError(
+        "Part 3 (monitoring): write _label_text(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'. Check it with: make grade PART=3 SECTION=4"
+    )

@@ -149,6 +149,18 @@ def _is_version(value: Any) -> bool:
     return True
 
 
+def _check_name(name: Any) -> str:
+    """Return ``name`` if ``NAME_PATTERN`` fully matches it, else raise ValidationError.
+
+    The message shows the name as ``repr(name)`` does (``'../x'``) and says
+    what a name may hold, so a user sees at once which character to change.
+    Anything that is not a ``str`` (``None``, ``7``) is refused the same way.
+    """
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _check_name(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'. Check it with: make grade PART=4 SECTION=2"
+    )
+
+
 def _parse_timestamp(text: Any, where: str) -> datetime:
     """The UTC datetime an ISO 8601 ``text`` names; ModelFormatError starting with ``where`` otherwise.
 
@@ -225,6 +237,35 @@ def _check_state(document: Any, where: str) -> dict[str, Any]:
         if len(holders) > 1:
             raise ModelFormatError(f"{where}: {len(holders)} versions are in {stage}; at most one may be.")
     return document
+
+
+def _check_reason(reason: Any) -> str | None:
+    """Return ``reason`` if it is a ``str`` or None, else ValidationError: "... reason must be a string or None"."""
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _check_reason(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _current_stages(history: list[dict[str, Any]]) -> dict[str, str]:
+    """Each version's stage after the whole history: the ``to_stage`` of its last transition."""
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _current_stages(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _holder(stages: dict[str, str], stage: str) -> str | None:
+    """The version that ``stages`` (version -> stage) puts in ``stage``, or None if none is there."""
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _holder(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
+
+
+def _move(history: list[dict[str, Any]], stages: dict[str, str], version: str, to_stage: str,
+          reason: str | None, when: str) -> None:
+    """Put ``version`` in ``to_stage``: update ``stages`` and append the transition to ``history``."""
+    raise NotImplementedError(
+        "Part 4 (the model registry): write _move(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+    )
 
 
 class ModelRegistry:
@@ -384,7 +425,7 @@ class ModelRegistry:
         PosixPath('cancer/1.1.0/model.json')
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.register_model(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'."
+            "Part 4 (the model registry): write ModelRegistry.register_model(). Read notebooks/04_model_registry.ipynb, section '2. Registering a version'. Check it with: make grade PART=4 SECTION=2"
         )
 
     def list_models(self) -> list[str]:
@@ -403,7 +444,7 @@ class ModelRegistry:
         ['cancer', 'wine']
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.list_models(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.list_models(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def list_versions(self, name: str) -> list[str]:
@@ -428,7 +469,7 @@ class ModelRegistry:
         ['1.9.0', '1.10.0', '2.0.0-rc.1', '2.0.0']
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.list_versions(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.list_versions(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def resolve(self, name: str, version: str = "latest") -> str:
@@ -457,7 +498,7 @@ class ModelRegistry:
         ('1.0.0', '1.1.0')
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.resolve(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.resolve(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def load_model(self, name: str, version: str = "latest") -> Any:
@@ -485,7 +526,7 @@ class ModelRegistry:
         array([1, 0, 0])
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.load_model(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.load_model(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
     def get_metadata(self, name: str, version: str = "latest") -> dict[str, Any]:
@@ -500,9 +541,47 @@ class ModelRegistry:
         0.972
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.get_metadata(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'."
+            "Part 4 (the model registry): write ModelRegistry.get_metadata(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
         )
 
+    def _checked_model_file(self, name: str, version: str) -> tuple[Path, SerializedModel]:
+        """The path of the model file that ``version`` names, and its checked envelope.
+
+        The steps ``load_model`` lists, up to (not including) building the
+        model; ModelFormatError "the file holds version <a>, but its folder
+        says <b>" for a file in the wrong version's folder.
+        """
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._checked_model_file(). Read notebooks/04_model_registry.ipynb, section '3. Listing and loading versions'. Check it with: make grade PART=4 SECTION=3"
+        )
+
+    def _read_state(self, name: str) -> dict[str, Any]:
+        """The model's stage file, checked; an empty state if no version was ever promoted.
+
+        The empty state is ``{"format_version": 1, "previous_production":
+        [], "history": []}``. The file is ``self._path(name, "stages.json")``
+        (a link is refused). ModelFormatError naming the file for text that
+        is not JSON ("not valid JSON"), for JSON nested so deeply that
+        Python's parser gives up ("nested too deeply": catch the
+        ``RecursionError``; a forged file can nest 100,000 levels), for
+        anything ``_check_state`` refuses, and, with a signing key, for a
+        file that fails Part 1's ``check_signature``.
+        """
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._read_state(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+        )
+
+    def _write_state(self, name: str, state: dict[str, Any]) -> None:
+        """Replace the model's stage file with ``state`` (indented JSON), atomically.
+
+        Any old ``"signature"`` in ``state`` is dropped; with a signing key,
+        a new one is added (``envelope_signature`` of the state without it).
+        Write with ``atomic_write_text``: it replaces the file itself, so
+        even a link there would be replaced, not followed.
+        """
+        raise NotImplementedError(
+            "Part 4 (the model registry): write ModelRegistry._write_state(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
+        )
 
     def get_stages(self, name: str) -> dict[str, str]:
         """Every version of ``name`` with its current stage, in semantic-version order.
@@ -522,7 +601,7 @@ class ModelRegistry:
         {'1.0.0': 'archived', '1.1.0': 'production', '2.0.0': 'staging'}
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.get_stages(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'."
+            "Part 4 (the model registry): write ModelRegistry.get_stages(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
         )
 
     def promote_model(self, name: str, version: str, stage: str, *, reason: str | None = None) -> None:
@@ -556,7 +635,7 @@ class ModelRegistry:
         '1.1.0'
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.promote_model(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'."
+            "Part 4 (the model registry): write ModelRegistry.promote_model(). Read notebooks/04_model_registry.ipynb, section '4. Promoting through stages'. Check it with: make grade PART=4 SECTION=4"
         )
 
     def get_stage_history(self, name: str) -> list[dict[str, Any]]:
@@ -580,7 +659,7 @@ class ModelRegistry:
           'timestamp': datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.timezone.utc), 'reason': None}]
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.get_stage_history(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'."
+            "Part 4 (the model registry): write ModelRegistry.get_stage_history(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'. Check it with: make grade PART=4 SECTION=5"
         )
 
     def rollback(self, name: str, *, reason: str | None = "rollback") -> str:
@@ -603,5 +682,5 @@ class ModelRegistry:
         '1.0.0'
         """
         raise NotImplementedError(
-            "Part 4 (the model registry): write ModelRegistry.rollback(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'."
+            "Part 4 (the model registry): write ModelRegistry.rollback(). Read notebooks/04_model_registry.ipynb, section '5. History and rollback'. Check it with: make grade PART=4 SECTION=5"
         )

@@ -107,9 +107,24 @@ class CanaryRollout:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         raise NotImplementedError(
-            "Part 5 (A/B testing): write CanaryRollout.__init__(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+            "Part 5 (A/B testing): write CanaryRollout.__init__(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
         )
 
+    def _weights(self, share: float) -> dict[str, float]:
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout._weights(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
+        )
+
+    def _set_share(self, share: float, action: str, reason: str, metrics: dict[str, dict]) -> None:
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout._set_share(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
+        )
+
+    def _breach(self, metrics: dict[str, dict]) -> str | None:
+        """Why the candidate breaches a guardrail, or None."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write CanaryRollout._breach(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
+        )
 
     @property
     def candidate_share(self) -> float:
@@ -122,7 +137,7 @@ class CanaryRollout:
         0.01
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write CanaryRollout.candidate_share(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+            "Part 5 (A/B testing): write CanaryRollout.candidate_share(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
         )
 
     def metrics(self) -> dict[str, dict[str, float]]:
@@ -136,7 +151,7 @@ class CanaryRollout:
         {'baseline': {'error_rate': 0.0, 'p95_latency_ms': 11.1}, 'candidate': {'error_rate': 0.0, 'p95_latency_ms': 0.0}}
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write CanaryRollout.metrics(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+            "Part 5 (A/B testing): write CanaryRollout.metrics(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
         )
 
     def start(self) -> None:
@@ -147,7 +162,7 @@ class CanaryRollout:
         ``history``. Raises ValidationError if already started.
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write CanaryRollout.start(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+            "Part 5 (A/B testing): write CanaryRollout.start(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
         )
 
     def predict(self, instances: Any, user_id: str | int) -> dict[str, Any]:
@@ -162,7 +177,7 @@ class CanaryRollout:
         error reaches the caller.
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write CanaryRollout.predict(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+            "Part 5 (A/B testing): write CanaryRollout.predict(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
         )
 
     def check(self) -> str:
@@ -182,7 +197,7 @@ class CanaryRollout:
         Raises ValidationError before ``start()``.
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write CanaryRollout.check(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+            "Part 5 (A/B testing): write CanaryRollout.check(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
         )
 
     def run(self, send_traffic: Callable[["CanaryRollout"], None], *, max_checks: int = 10_000) -> str:
@@ -201,7 +216,7 @@ class CanaryRollout:
         'completed'
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write CanaryRollout.run(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'."
+            "Part 5 (A/B testing): write CanaryRollout.run(). Read notebooks/05_ab_testing.ipynb, section '7. Canary rollout'. Check it with: make grade PART=5 SECTION=7"
         )
 
 
@@ -234,7 +249,7 @@ class ShadowDeployment:
 
     def __init__(self, primary: Any, shadow: Any, *, atol: float = 0.0, log_size: int = 10_000) -> None:
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ShadowDeployment.__init__(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+            "Part 5 (A/B testing): write ShadowDeployment.__init__(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'. Check it with: make grade PART=5 SECTION=8"
         )
 
     def predict(self, instances: Any) -> Any:
@@ -249,7 +264,7 @@ class ShadowDeployment:
         {'rows': 3, 'agreed': 2, 'primary': [1, 0, 0], 'shadow': [1, 0, 1], 'error': None}
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ShadowDeployment.predict(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+            "Part 5 (A/B testing): write ShadowDeployment.predict(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'. Check it with: make grade PART=5 SECTION=8"
         )
 
     def agreement_rate(self) -> float:
@@ -258,7 +273,7 @@ class ShadowDeployment:
         Rows where the shadow failed count as disagreements.
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ShadowDeployment.agreement_rate(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+            "Part 5 (A/B testing): write ShadowDeployment.agreement_rate(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'. Check it with: make grade PART=5 SECTION=8"
         )
 
     def summary(self) -> dict[str, Any]:
@@ -268,5 +283,5 @@ class ShadowDeployment:
         {'requests': 15, 'rows': 143, 'agreement_rate': 0.895..., 'shadow_errors': 0}
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write ShadowDeployment.summary(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'."
+            "Part 5 (A/B testing): write ShadowDeployment.summary(). Read notebooks/05_ab_testing.ipynb, section '8. Shadow mode'. Check it with: make grade PART=5 SECTION=8"
         )

@@ -85,7 +85,7 @@ def user_bucket(user_id: str | int, salt: str = "") -> float:
     0.98495...
     """
     raise NotImplementedError(
-        "Part 5 (A/B testing): write user_bucket(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
+        "Part 5 (A/B testing): write user_bucket(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'. Check it with: make grade PART=5 SECTION=2"
     )
 
 
@@ -121,9 +121,14 @@ class TrafficRouter:
 
     def __init__(self, variants: Mapping[str, Any], weights: Mapping[str, float], *, salt: str = "") -> None:
         raise NotImplementedError(
-            "Part 5 (A/B testing): write TrafficRouter.__init__(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
+            "Part 5 (A/B testing): write TrafficRouter.__init__(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'. Check it with: make grade PART=5 SECTION=2"
         )
 
+    def _table(self, weights: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[float, ...], dict[str, float]]:
+        """Validate ``weights``; return (names, cumulative upper edges, weights as floats)."""
+        raise NotImplementedError(
+            "Part 5 (A/B testing): write TrafficRouter._table(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'. Check it with: make grade PART=5 SECTION=2"
+        )
 
     @property
     def weights(self) -> dict[str, float]:
@@ -133,7 +138,7 @@ class TrafficRouter:
         {'v1.1.0': 0.5, 'v2.0.0': 0.5}
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write TrafficRouter.weights(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
+            "Part 5 (A/B testing): write TrafficRouter.weights(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'. Check it with: make grade PART=5 SECTION=2"
         )
 
     def set_weights(self, weights: Mapping[str, float]) -> None:
@@ -151,7 +156,7 @@ class TrafficRouter:
         {'v1.1.0': 0.75, 'v2.0.0': 0.25}
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write TrafficRouter.set_weights(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
+            "Part 5 (A/B testing): write TrafficRouter.set_weights(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'. Check it with: make grade PART=5 SECTION=2"
         )
 
     def route(self, user_id: str | int) -> str:
@@ -167,7 +172,7 @@ class TrafficRouter:
         'v2.0.0'
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write TrafficRouter.route(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
+            "Part 5 (A/B testing): write TrafficRouter.route(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'. Check it with: make grade PART=5 SECTION=2"
         )
 
     def predict(self, instances: Any, user_id: str | int) -> dict[str, Any]:
@@ -184,5 +189,5 @@ class TrafficRouter:
         {'variant': 'v2.0.0', 'predictions': [1, 0]}
         """
         raise NotImplementedError(
-            "Part 5 (A/B testing): write TrafficRouter.predict(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'."
+            "Part 5 (A/B testing): write TrafficRouter.predict(). Read notebooks/05_ab_testing.ipynb, section '2. Routing users to versions'. Check it with: make grade PART=5 SECTION=2"
         )

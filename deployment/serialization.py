@@ -241,7 +241,7 @@ def encode_array(array: np.ndarray) -> dict[str, Any]:
     {'dtype': 'float64', 'shape': [2], 'data': [0.5, 2.0]}
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write encode_array(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write encode_array(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -276,7 +276,7 @@ def decode_array(encoded: dict[str, Any], where: str) -> np.ndarray:
     array([0.5, 2. ])
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write decode_array(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write decode_array(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )
 
 
@@ -290,7 +290,7 @@ def parameters_checksum(parameters: dict[str, Any]) -> str:
     True
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write parameters_checksum(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write parameters_checksum(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -310,7 +310,7 @@ def envelope_signature(envelope: dict[str, Any], signing_key: bytes | str) -> st
     64
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write envelope_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'."
+        "Part 1 (serialization): write envelope_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'. Check it with: make grade PART=1 SECTION=7"
     )
 
 
@@ -332,7 +332,7 @@ def check_signature(envelope: dict[str, Any], signing_key: bytes | str, where: s
     deployment.errors.ModelFormatError: model.json: the file is not signed, but a signing key was given.
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write check_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'."
+        "Part 1 (serialization): write check_signature(). Read notebooks/01_train_and_serialize.ipynb, section '7. Signed model files'. Check it with: make grade PART=1 SECTION=7"
     )
 
 
@@ -363,7 +363,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     '{"ok": true}\\n'
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write atomic_write_text(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write atomic_write_text(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -410,7 +410,7 @@ def save_model(
     PosixPath('models/cancer.json')
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write save_model(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'."
+        "Part 1 (serialization): write save_model(). Read notebooks/01_train_and_serialize.ipynb, section '2. Saving a model'. Check it with: make grade PART=1 SECTION=2"
     )
 
 
@@ -460,7 +460,7 @@ def load_serialized(filepath: str | os.PathLike, *, signing_key: bytes | str | N
       key, a signature is kept but cannot be checked.
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write load_serialized(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write load_serialized(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )
 
 
@@ -479,7 +479,7 @@ def build_model(serialized: SerializedModel, where: str) -> Any:
     Pipeline(steps=[('scale', StandardScaler(...)), ('model', LogisticRegression(...))])
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write build_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write build_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )
 
 
@@ -495,5 +495,5 @@ def load_model(filepath: str | os.PathLike, *, signing_key: bytes | str | None =
     array([1, 0, 0])
     """
     raise NotImplementedError(
-        "Part 1 (serialization): write load_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'."
+        "Part 1 (serialization): write load_model(). Read notebooks/01_train_and_serialize.ipynb, section '3. Loading a model'. Check it with: make grade PART=1 SECTION=3"
     )

@@ -79,5 +79,5 @@ def simulate_ab_test(
     'ship treatment'
     """
     raise NotImplementedError(
-        "Part 5 (A/B testing): write simulate_ab_test(). Read notebooks/05_ab_testing.ipynb, section '6. Simulating the A/B test'."
+        "Part 5 (A/B testing): write simulate_ab_test(). Read notebooks/05_ab_testing.ipynb, section '6. Simulating the A/B test'. Check it with: make grade PART=5 SECTION=6"
     )

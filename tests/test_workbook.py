@@ -66,7 +66,7 @@ class Box:
         namespace["Box"]().size()
 
 
-def test_solution_block_at_module_level_is_removed():
+def test_solution_block_at_module_level_becomes_stubs():
     source = '''
 GIVEN = 1
 ### BEGIN SOLUTION part=1 section="2. Saving"
@@ -75,7 +75,7 @@ def _helper():
 ### END SOLUTION
 '''
     stub = release.strip_solutions(source, "example.py")
-    assert "GIVEN = 1" in stub and "_helper" not in stub
+    assert "GIVEN = 1" in stub and "def _helper():" in stub and "return 2" not in stub
 
 
 @pytest.mark.parametrize("source, problem", [

@@ -5,14 +5,25 @@ files, code between a ``### BEGIN SOLUTION`` line and a ``### END
 SOLUTION`` line is the student's to write:
 
 * inside a function, the block becomes one ``raise NotImplementedError(...)``
-  that names the part, the function and the notebook section to read, so
-  the signature and docstring stay as the contract;
-* anywhere else (a private helper, an import only the solution needs) the
-  block is removed.
+  that names the part, the function and the notebook section to read, and
+  ends with the command that checks that section;
+* anywhere else (module level, a class body), every ``def`` and ``class``
+  in the block becomes a stub: its decorators, signature and docstring
+  stay, its body becomes that ``raise`` (a class keeps its docstring and
+  field declarations, and its methods become stubs). Imports in the block
+  (the solution's own) are removed; any other statement (a constant, an
+  assignment) is an error: move it into given code, where the student
+  sees it. So a stub never vanishes, and a docstring that names a helper
+  names something the student has.
 
 The BEGIN line says which part and section: ``### BEGIN SOLUTION part=1
-section="2. Saving a model"``. Every other file, and every line outside
-the blocks, is copied unchanged.
+section="2. Saving a model"``; the section starts with its number, the
+``SECTION`` of ``make grade PART=1 SECTION=2``. Every other file, and
+every line outside the blocks, is copied unchanged.
+
+``--check`` also runs the docstring-names check (``tools/docstring_names.py``):
+a student-facing docstring must not name, in backticks, a function, method or
+attribute the student package does not have.
 
 Usage::
 
@@ -29,6 +40,7 @@ import re
 import shutil
 import sys
 import tempfile
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,40 +58,169 @@ TOPICS = {1: "serialization", 2: "the inference API", 3: "monitoring", 4: "the m
 
 BEGIN = re.compile(r'^(?P<indent>\s*)### BEGIN SOLUTION part=(?P<part>\d) section="(?P<section>[^"]+)"\s*$')
 END = re.compile(r"^\s*### END SOLUTION\s*$")
+SECTION_NUMBER = re.compile(r"^(?P<number>\d+)\.\s")
 
 
 class ReleaseError(Exception):
     """A solution file whose markers the generator cannot follow."""
 
 
-def _enclosing_functions(source: str, filename: str) -> dict[int, str]:
-    """Map each line number inside a function body to the function's qualified name."""
-    owner: dict[int, str] = {}
+def stub_message(part: int, function: str, section: str, where: str) -> str:
+    """The text of a stub's ``NotImplementedError``: what to write, what to read, how to check it.
+
+    ``where`` (``file:line``) only names the BEGIN line in a ReleaseError.
+    """
+    if part not in TOPICS:
+        raise ReleaseError(f"{where}: part={part} is not a part of the workbook (1 to {max(TOPICS)}).")
+    number = SECTION_NUMBER.match(section)
+    if number is None:
+        raise ReleaseError(f'{where}: the section must start with its number, e.g. section="2. Saving a model".')
+    return (
+        f"Part {part} ({TOPICS[part]}): write {function}(). "
+        f"Read notebooks/{NOTEBOOKS[part]}, section '{section}'. "
+        f"Check it with: make grade PART={part} SECTION={number['number']}"
+    )
+
+
+def _raise_lines(indent: str, message: str) -> list[str]:
+    return [f"{indent}raise NotImplementedError(\n", f"{indent}    {message!r}\n", f"{indent})\n"]
+
+
+def _scopes(tree: ast.Module) -> dict[int, tuple[str, str]]:
+    """Map each line inside a function or class body to ``(kind, qualified name)``, innermost first.
+
+    ``kind`` is ``"function"`` or ``"class"``; lines at module level are absent.
+    A body starts on the line after ``def``/``class`` (a BEGIN comment may
+    precede the first statement) and ends with its last statement.
+    """
+    scope: dict[int, tuple[str, str]] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = prefix + child.name
-                # From the line after `def` (a BEGIN comment may precede the first statement).
+                kind = "class" if isinstance(child, ast.ClassDef) else "function"
                 for line in range(child.lineno + 1, child.end_lineno + 1):
-                    owner[line] = name
+                    scope[line] = (kind, name)
                 visit(child, name + ".")
-            elif isinstance(child, ast.ClassDef):
-                visit(child, prefix + child.name + ".")
             else:
                 visit(child, prefix)
 
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise ReleaseError(f"{filename}: not valid Python ({exc}).") from None
     visit(tree, "")
-    return owner
+    return scope
+
+
+def _header_end(lines: list[str], node: ast.stmt) -> tuple[int, int]:
+    """The (line, column) of the colon that ends a ``def`` or ``class`` header (line 1-based)."""
+    rest = iter(lines[node.lineno - 1:])
+    depth = 0
+    for token in tokenize.generate_tokens(lambda: next(rest, "")):
+        if token.type == tokenize.OP:
+            if token.string in "([{":
+                depth += 1
+            elif token.string in ")]}":
+                depth -= 1
+            elif token.string == ":" and depth == 0:
+                return node.lineno + token.start[0] - 1, token.start[1]
+    raise AssertionError("a parsed def or class always has a header colon")  # pragma: no cover
+
+
+def _stub_of(node: ast.stmt, lines: list[str], text: str, prefix: str, message_for, where) -> list[str]:
+    """The stub of one ``def`` or ``class`` (lines without the block's indent).
+
+    A function keeps its decorators, signature and docstring, and its body
+    becomes the ``NotImplementedError``. A class keeps its decorators, header,
+    docstring and field declarations (``name: type [= default]``), and each of
+    its methods becomes a stub in turn.
+    """
+    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+    end_line, end_column = _header_end(lines, node)
+    out = lines[first - 1:end_line - 1] + [lines[end_line - 1][:end_column + 1] + "\n"]
+    body_indent = " " * (node.col_offset + 4)
+    body = list(node.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        docstring = body.pop(0)
+        if docstring.lineno > end_line:
+            out += lines[docstring.lineno - 1:docstring.end_lineno]
+        else:  # on the header's line: `def f(): """Doc."""`
+            out.append(body_indent + ast.get_source_segment(text, docstring) + "\n")
+    qualname = prefix + node.name
+    if not isinstance(node, ast.ClassDef):
+        return out + _raise_lines(body_indent, message_for(qualname, node))
+    members = 0
+    for child in body:
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out += ["\n"] + _stub_of(child, lines, text, qualname + ".", message_for, where)
+        elif isinstance(child, ast.AnnAssign):
+            out += lines[child.lineno - 1:child.end_lineno]
+        elif isinstance(child, ast.Pass):
+            continue
+        else:
+            raise ReleaseError(
+                f"{where(child)}: a class inside a solution block may hold only its docstring, field "
+                f"declarations (name: type = default) and methods; move this {type(child).__name__} "
+                "into given code."
+            )
+        members += 1
+    if not members and len(out) == end_line - first + 1:  # no docstring, no members: keep it valid
+        out.append(body_indent + "pass\n")
+    return out
+
+
+def _stub_block(block: list[str], indent: str, prefix: str, message_for, where_line: int, filename: str) -> list[str]:
+    """Turn a solution block outside any function into stubs: a ``def``/``class`` becomes its stub.
+
+    Imports are dropped (the solution's own imports); anything else (a
+    constant, an assignment, a statement) is a ReleaseError, because the
+    student could not know it is there: such lines belong in given code.
+    ``where_line`` is the file's line number of the block's first line.
+    """
+    lines = []
+    for number, line in enumerate(block):
+        if not line.strip():
+            lines.append("\n")
+        elif line.startswith(indent):
+            lines.append(line[len(indent):])
+        else:
+            raise ReleaseError(f"{filename}:{where_line + number}: this line is indented less than its BEGIN SOLUTION line.")
+    text = "".join(lines)
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        raise ReleaseError(
+            f"{filename}:{where_line}: a solution block outside a function must be whole statements ({exc.msg})."
+        ) from None
+
+    def where(node: ast.AST) -> str:
+        return f"{filename}:{where_line + node.lineno - 1}"
+
+    stubs = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            kind = type(node).__name__
+            raise ReleaseError(
+                f"{where(node)}: a solution block outside a function may hold only functions, classes and "
+                f"imports; move this {kind} ({ast.unparse(node).splitlines()[0][:60]}) into given code, "
+                "above the BEGIN SOLUTION line, so the student package has it too."
+            )
+        stubs.append(_stub_of(node, lines, text, prefix, lambda name, n: message_for(name, where(n)), where))
+    separator = ["\n"] if prefix else ["\n", "\n"]  # PEP 8: one blank line between methods, two between functions
+    out: list[str] = []
+    for number, stub in enumerate(stubs):
+        out += (separator if number else []) + stub
+    return [indent + line if line.strip() else line for line in out]
 
 
 def strip_solutions(source: str, filename: str) -> str:
     """The student version of one solution file."""
-    owner = _enclosing_functions(source, filename)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ReleaseError(f"{filename}: not valid Python ({exc}).") from None
+    scopes = _scopes(tree)
     lines = source.splitlines(keepends=True)
     out: list[str] = []
     i = 0
@@ -93,22 +234,23 @@ def strip_solutions(source: str, filename: str) -> str:
             out.append(lines[i])
             i += 1
             continue
-        end = next((j for j in range(i + 1, len(lines)) if END.match(lines[j])), None)
-        if end is None:
+        end = next((j for j in range(i + 1, len(lines)) if END.match(lines[j]) or "### BEGIN SOLUTION" in lines[j]), None)
+        if end is None or not END.match(lines[end]):
             raise ReleaseError(f"{filename}:{i + 1}: BEGIN SOLUTION without an END.")
-        function = owner.get(i + 1)
-        if function is not None:
-            part, section = int(begin["part"]), begin["section"]
-            message = (
-                f"Part {part} ({TOPICS[part]}): write {function}(). "
-                f"Read notebooks/{NOTEBOOKS[part]}, section '{section}'."
-            )
-            out.append(f"{begin['indent']}raise NotImplementedError(\n")
-            out.append(f"{begin['indent']}    {message!r}\n")
-            out.append(f"{begin['indent']})\n")
+        part, section = int(begin["part"]), begin["section"]
+
+        def message_for(function: str, where: str, part: int = part, section: str = section) -> str:
+            return stub_message(part, function, section, where)
+
+        kind, name = scopes.get(i + 1, ("module", ""))
+        if kind == "function":
+            out += _raise_lines(begin["indent"], message_for(name, f"{filename}:{i + 1}"))
+        else:
+            prefix = name + "." if name else ""
+            out += _stub_block(lines[i + 1:end], begin["indent"], prefix, message_for, i + 2, filename)
         i = end + 1
     result = "".join(out)
-    # Removing a block can leave runs of blank lines; keep at most two.
+    # Removing imports can leave runs of blank lines; keep at most two.
     result = re.sub(r"\n{4,}", "\n\n\n", result)
     try:
         ast.parse(result)  # the student file must at least be valid Python
@@ -147,11 +289,17 @@ def _files(folder: Path) -> dict[str, str]:
 
 
 def check() -> int:
-    """0 if the committed student package is what the generator makes, else 1 with a diff."""
+    """0 if the committed student package is what the generator makes and its docstrings name
+    only what it has (``tools/docstring_names.py``), else 1 with the differences."""
+    if str(Path(__file__).resolve().parent) not in sys.path:  # python -P / PYTHONSAFEPATH leave it out
+        sys.path.append(str(Path(__file__).resolve().parent))
+    import docstring_names
+
     with tempfile.TemporaryDirectory() as tmp:
         expected_dir = Path(tmp) / "deployment"
         build(expected_dir)
         expected, actual = _files(expected_dir), _files(TARGET) if TARGET.exists() else {}
+        names_status = docstring_names.report(expected_dir, SOURCE)
     problems = []
     for name in sorted(set(expected) | set(actual)):
         if name not in actual:
@@ -170,7 +318,7 @@ def check() -> int:
         print("Edit solutions/deployment/, never deployment/, then run `make release`.")
         return 1
     print(f"check-release: deployment/ matches the solutions ({len(expected)} files).")
-    return 0
+    return names_status
 
 
 def main(argv: list[str] | None = None) -> int:

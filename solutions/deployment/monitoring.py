@@ -64,7 +64,6 @@ TASKS = ("classification", "regression")
 RESERVED_LABELS = ("le", "quantile", "error")
 """Label names ``to_prometheus`` writes itself, so the constructor's ``labels`` may not use them."""
 
-### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
 _LABELLED = object()
 """Marks a label slot whose prediction has its label (or holds none): a prediction may itself be None."""
 
@@ -73,6 +72,7 @@ _FLOAT64 = np.dtype(np.float64)
 """The rows' dtype: a numpy row of it takes ``log_prediction``'s fast path (numpy keeps one such object)."""
 
 
+### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
 def _is_number(value: Any) -> bool:
     """True for an int, float or numpy number that is not a bool."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
