@@ -29,12 +29,17 @@ def _serve(args: argparse.Namespace) -> int:
     options = {"name": args.name, "api_keys": args.api_key or None, "rate_limit_rps": args.rate_limit_rps,
                "burst": args.burst, "micro_batching": not args.no_micro_batching, "max_wait_ms": args.batch_wait_ms}
     if args.workers > 1:
-        # Each worker process builds its own app (and its own monitor and rate limits).
+        from .metrics import shared_metrics_directory
+
+        # Each worker process builds its own app (and its own monitor, window and rate limits). Their
+        # Prometheus counters go to files in one shared folder, so a scrape of any worker reports the
+        # sum over all of them (prometheus_client's multiprocess mode, see deployment.metrics).
         os.environ[SERVE_OPTIONS_VARIABLE] = json.dumps({"model_path": args.model, "log_level": args.log_level,
                                                          **options})
-        uvicorn.run("deployment.server:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, access_log=False,
-                    timeout_graceful_shutdown=30)
+        with shared_metrics_directory():  # named in PROMETHEUS_MULTIPROC_DIR before the workers start
+            uvicorn.run("deployment.server:app_from_environment", factory=True, host=args.host, port=args.port,
+                        workers=args.workers, log_level=args.log_level, access_log=False,
+                        timeout_graceful_shutdown=30)
         return 0
     app = build_app(args.model, **options)
     api = app.state.api
