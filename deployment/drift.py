@@ -27,6 +27,7 @@ calls (no Python loop over rows):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -67,7 +68,9 @@ def ks_p_values(statistics: Any, n_new: int, n_reference: int) -> np.ndarray:
     and ``n_reference - i`` ones, against ``j`` zeros and ``n_new - j``
     ones, whose largest CDF gap is ``i / n_reference - j / n_new``. The
     p-values are then scipy's own, to the last bit for exact ones; features
-    with the same statistic share one call.
+    with the same statistic share one call, and answers are remembered
+    (windows of one size against one reference meet the same statistics
+    again and again).
 
     A statistic is a multiple of ``1 / lcm(n_new, n_reference)`` (each
     empirical CDF moves in steps of one row); others are rounded to the
@@ -82,9 +85,15 @@ def ks_p_values(statistics: Any, n_new: int, n_reference: int) -> np.ndarray:
     steps = np.rint(statistics * lcm).astype(np.int64)  # statistic = steps / lcm
     p_values = np.empty(statistics.shape)
     for step in np.unique(steps):
-        reference, new = _samples_with_gap(int(step), n_new, n_reference)
-        p_values[steps == step] = stats.ks_2samp(reference, new).pvalue
+        p_values[steps == step] = _ks_p_value(int(step), n_new, n_reference)
     return p_values
+
+
+@functools.lru_cache(maxsize=10_000)
+def _ks_p_value(step: int, n_new: int, n_reference: int) -> float:
+    """``ks_2samp``'s p-value for the statistic ``step / lcm``; remembered, as it depends on nothing else."""
+    reference, new = _samples_with_gap(step, n_new, n_reference)
+    return float(stats.ks_2samp(reference, new).pvalue)
 
 
 def _samples_with_gap(step: int, n_new: int, n_reference: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,10 +271,10 @@ def detect_data_drift(
     (KS), else the method's constant. ``is_drift`` is True when any feature
     drifted. Raises ValidationError for an unknown method ("Drift check:
     method 'chi2' is not one of ('ks', 'psi', 'wasserstein')."), an
-    ``alpha`` that is not a number strictly between 0 and 1 ("alpha 1.5
-    must be a number strictly between 0 and 1", with the value as ``repr``
-    shows it: ``alpha '0.05'`` for text), or bad samples
-    (``check_samples``).
+    ``alpha`` that is not a number strictly between 0 and 1 ("Drift check:
+    alpha 1.5 must be a number strictly between 0 and 1."), each value
+    written as ``repr`` shows it (``method None``, ``alpha '0.05'``), or
+    bad samples (``check_samples``).
 
     >>> rng = np.random.default_rng(1)
     >>> detect_data_drift(rng.normal(size=(500, 2)), rng.normal(size=(500, 2)))["is_drift"]
@@ -300,10 +309,11 @@ def drift_over_time(
     notebook's drift chart.
 
     Raises ValidationError when ``window`` is not an ``int`` of at least 2
-    (``100.0`` is refused: "window 100.0 must be a whole number") or the
-    stream has "fewer than one window" of rows, ``step`` is not an ``int``
-    of at least 1, ``feature_names`` has the wrong length ("1 feature names
-    for 2 features"), or the stream or the reference is bad
+    ("window 1 must be a whole number of rows, at least 2"; ``100.0`` is
+    refused too: "window 100.0 ...") or the stream has "fewer than one
+    window" of rows, ``step`` is not an ``int`` of at least 1 ("step 0 must
+    be a whole number of rows, at least 1"), ``feature_names`` has the
+    wrong length ("1 feature names for 2 features"), or the stream or the reference is bad
     (``check_samples``, the stream named ``stream``: "stream has 3 features
     but reference_data has 2"), all checked before the first window.
 

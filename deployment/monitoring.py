@@ -260,7 +260,9 @@ class ModelMonitor:
     def get_metrics(self) -> dict[str, Any]:
         """The window's statistics, as a dict; an empty monitor gives zeros and None, never an error.
 
-        Keys (every one of ``metrics.WINDOW_METRICS``, and more):
+        The window is ``self.requests``, less (when ``window_s`` is set) the
+        requests logged more than ``window_s`` seconds before now, by
+        ``self.clock``. Keys (every one of ``metrics.WINDOW_METRICS``, and more):
 
         * ``avg_latency_ms``, ``p50_latency_ms``, ``p95_latency_ms``,
           ``p99_latency_ms``, ``max_latency_ms``: over the answered
@@ -386,8 +388,9 @@ def histogram_quantile(quantile: float, buckets: Mapping[float, float]) -> float
     is the largest finite ``le`` (nothing better is known). With no
     observations the answer is NaN, as in Prometheus.
 
-    Raises ValidationError for a ``quantile`` outside [0, 1] or for
-    ``buckets`` without a ``math.inf`` bound ("+Inf").
+    Raises ValidationError for a ``quantile`` outside [0, 1] ("quantile 1.5
+    must be between 0 and 1") or for ``buckets`` without a ``math.inf``
+    bound ("buckets need a +Inf bucket").
 
     >>> histogram_quantile(0.5, {0.1: 10, 0.2: 30, math.inf: 40})  # rank 20: halfway through (0.1, 0.2]
     0.15
