@@ -37,6 +37,7 @@ from deployment.metrics import (
     PrometheusMetrics,
     shared_metrics_directory,
 )
+from deployment.monitoring import RowWindow
 from deployment.recorder import LatencyRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,8 +136,9 @@ def test_the_server_shows_the_same_metric_families_before_and_after_part3_lands(
 
 def test_the_default_buckets_separate_a_fifth_of_a_millisecond_from_four_fifths():
     metrics = PrometheusMetrics()
-    metrics.count_prediction(0.2)
-    metrics.count_prediction(0.8)
+    with metrics.lock:
+        metrics.count_prediction(0.2)
+        metrics.count_prediction(0.8)
     buckets = {float(s.labels["le"]): s.value for s in _families(metrics.render())["model_prediction_latency_seconds"]
                .samples if s.name.endswith("_bucket")}
     below = [le for le, count in sorted(buckets.items()) if count == 1]
@@ -146,8 +148,9 @@ def test_the_default_buckets_separate_a_fifth_of_a_millisecond_from_four_fifths(
 
 def test_bucket_bounds_are_configurable_in_ms_and_exposed_in_seconds():
     metrics = PrometheusMetrics(latency_buckets_ms=(5.0, 50.0))
-    for latency_ms in (1.0, 5.0, 7.0, 60.0):
-        metrics.count_prediction(latency_ms)
+    with metrics.lock:
+        for latency_ms in (1.0, 5.0, 7.0, 60.0):
+            metrics.count_prediction(latency_ms)
     values = sample_values(metrics.render())
     assert values[("model_prediction_latency_seconds_bucket", (("le", "0.005"),))] == 2  # le is inclusive
     assert values[("model_prediction_latency_seconds_bucket", (("le", "0.05"),))] == 3
@@ -172,8 +175,9 @@ def test_the_page_has_process_metrics_in_base_units():
 
 def test_labelled_rows_are_counted_by_outcome_and_regression_errors_summed():
     metrics = PrometheusMetrics({"model": "m"})
-    metrics.count_classified(correct=7, wrong=3)
-    metrics.count_scored(rows=2, absolute_error=1.5)
+    with metrics.lock:
+        metrics.count_classified(correct=7, wrong=3)
+        metrics.count_scored(rows=2, absolute_error=1.5)
     values = sample_values(metrics.render())
     assert values[("model_labelled_rows_total", (("model", "m"), ("outcome", "correct")))] == 7
     assert values[("model_labelled_rows_total", (("model", "m"), ("outcome", "wrong")))] == 3
@@ -181,31 +185,32 @@ def test_labelled_rows_are_counted_by_outcome_and_regression_errors_summed():
     assert values[("model_absolute_error_total", (("model", "m"),))] == 1.5
 
 
-def test_counts_from_many_threads_are_all_kept():
-    metrics = PrometheusMetrics()
+def test_a_monitor_and_its_counters_share_one_lock():
+    monitor, recorder = ModelMonitor(), LatencyRecorder()
+    assert monitor.prometheus.lock is monitor.lock
+    assert recorder.prometheus.lock is recorder._lock
+
+
+def test_a_recorder_logging_from_many_threads_counts_every_request():
+    recorder = LatencyRecorder()
 
     def work():
         for _ in range(2_000):
-            metrics.count_prediction(1.0, rows=2)
+            recorder.log_prediction(None, None, 1.0)
 
     threads = [threading.Thread(target=work) for _ in range(8)]
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        sys.setswitchinterval(previous)
-    values = sample_values(metrics.render())
-    assert values[("model_requests_total", ())] == 16_000
-    assert values[("model_predicted_rows_total", ())] == 32_000
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sample_values(recorder.to_prometheus())[("model_requests_total", ())] == 16_000
+    assert [recorder.log_prediction(None, None, 1.0)] == [16_000]  # ids stayed unique and in order
 
 
 def test_the_metrics_are_a_prometheus_client_collector():
     metrics = PrometheusMetrics({"model": "m"})
-    metrics.count_prediction(2.0)
+    with metrics.lock:
+        metrics.count_prediction(2.0)
     registry = CollectorRegistry()
     registry.register(metrics)  # e.g. beside an application's own metrics
     assert 'model_requests_total{model="m"} 1.0' in generate_latest(registry).decode()
@@ -249,6 +254,26 @@ def test_impossible_buckets_are_refused(buckets):
 def test_impossible_monitor_settings_are_refused(options, match):
     with pytest.raises(ValidationError, match=match):
         ModelMonitor(**options)
+
+
+def test_an_empty_monitor_has_no_recent_features():
+    assert ModelMonitor().recent_features().shape == (0, 0)
+
+
+def test_a_row_window_keeps_the_newest_rows_of_a_batch_larger_than_itself():
+    window = RowWindow(capacity=3)
+    window.append(np.arange(10.0).reshape(5, 2), time_s=1.0)
+    window.append(np.array([[10.0, 11.0]]), time_s=2.0)
+    np.testing.assert_array_equal(window.recent(), [[6.0, 7.0], [8.0, 9.0], [10.0, 11.0]])
+    np.testing.assert_array_equal(window.recent(since_s=2.0), [[10.0, 11.0]])
+
+
+def test_a_row_window_refuses_rows_of_another_width_and_keeps_what_it_had():
+    window = RowWindow(capacity=3)
+    window.append(np.ones((1, 2)), time_s=1.0)
+    with pytest.raises(ValidationError, match="features have 3 values a row, earlier rows had 2"):
+        window.append(np.ones((1, 3)), time_s=2.0)
+    np.testing.assert_array_equal(window.recent(), [[1.0, 1.0]])
 
 
 # --- several worker processes: prometheus_client's multiprocess mode ----------------------------

@@ -696,7 +696,7 @@ def test_the_monitor_checks_its_own_recent_rows_for_drift():
     assert [f["drifted"] for f in result["features"]] == [False, False, True]
 
 
-@pytest.mark.section6
+@pytest.mark.section1  # log_prediction keeps the rows; recent_features (given) reads them
 def test_every_row_of_a_batch_is_kept_for_drift_checks_newest_last():
     monitor = ModelMonitor(feature_window=5)
     monitor.log_prediction(np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]]), np.array([0, 1, 0]), 4.0)
@@ -706,7 +706,7 @@ def test_every_row_of_a_batch_is_kept_for_drift_checks_newest_last():
     assert monitor.get_metrics()["total_predictions"] == 3  # requests, not rows
 
 
-@pytest.mark.section6
+@pytest.mark.section1  # log_prediction keeps the rows; recent_features (given) reads them
 def test_time_window_also_bounds_the_rows_kept_for_drift(clock):
     monitor = ModelMonitor(window_s=10.0, clock=clock)
     for value in (1.0, 2.0, 3.0):  # at t = 0 s, 6 s, 12 s
@@ -716,12 +716,7 @@ def test_time_window_also_bounds_the_rows_kept_for_drift(clock):
     np.testing.assert_array_equal(monitor.recent_features(), [[2.0], [3.0]])
 
 
-@pytest.mark.section6
-def test_recent_features_of_an_empty_monitor_are_an_empty_array():
-    assert ModelMonitor().recent_features().shape == (0, 0)
-
-
-@pytest.mark.section6
+@pytest.mark.section1  # log_prediction keeps the rows; recent_features (given) reads them
 def test_a_refused_row_is_not_kept_for_drift_checks():
     monitor = ModelMonitor()
     monitor.log_prediction(np.array([1.0, 2.0]), 0, 1.0)
@@ -732,7 +727,7 @@ def test_a_refused_row_is_not_kept_for_drift_checks():
     np.testing.assert_array_equal(monitor.recent_features(), [[1.0, 2.0]])
 
 
-@pytest.mark.section6
+@pytest.mark.section1  # log_prediction keeps the rows; recent_features (given) reads them
 def test_recent_features_are_a_copy_of_the_rows_logged():
     monitor = ModelMonitor()
     row = np.array([1.0, 2.0])

@@ -185,7 +185,11 @@ class PrometheusMetrics:
     Prometheus refuses, or one the metrics use (``le``, ``error_type``,
     ``outcome``), is a ValidationError ("label name 'model-name' must be
     ..."), and so are bucket bounds that are not increasing positive numbers.
-    Safe to call from several threads.
+
+    ``lock`` guards the counts: hold it while you call a ``count_*`` method
+    (a monitor passes its own lock, which it holds anyway while it logs a
+    request, so a request takes one lock, not two); ``render()`` takes it to
+    read them. By default a new ``threading.Lock``, as ``metrics.lock``.
 
     In one process, the totals are plain numbers kept here: counting costs
     well under a microsecond, and ``render()`` hands them to
@@ -200,8 +204,9 @@ class PrometheusMetrics:
     cannot add up processes.
 
     >>> metrics = PrometheusMetrics({"model": "cancer"}, latency_buckets_ms=(1.0, 10.0))
-    >>> metrics.count_prediction(0.4, rows=1)
-    >>> metrics.count_error("ValidationError")
+    >>> with metrics.lock:
+    ...     metrics.count_prediction(0.4, rows=1)
+    ...     metrics.count_error("ValidationError")
     >>> print(metrics.render())  # doctest: +ELLIPSIS
     # HELP model_requests_total Requests logged, answered or failed.
     # TYPE model_requests_total counter
@@ -215,10 +220,10 @@ class PrometheusMetrics:
     """
 
     def __init__(self, labels: dict[str, Any] | None = None,
-                 latency_buckets_ms: Any = DEFAULT_LATENCY_BUCKETS_MS) -> None:
+                 latency_buckets_ms: Any = DEFAULT_LATENCY_BUCKETS_MS, *, lock: Any = None) -> None:
         self.labels = _check_labels(labels)
         self.bounds_s = _check_buckets(latency_buckets_ms)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock() if lock is None else lock
         self.requests = 0
         self.predicted_rows = 0
         self.errors: Tally[str] = Tally()
@@ -233,38 +238,33 @@ class PrometheusMetrics:
     def count_prediction(self, latency_ms: float, rows: int = 1) -> None:
         """Count one answered request of ``rows`` rows that took ``latency_ms`` ms."""
         latency_s = latency_ms / 1000
-        bucket = bisect.bisect_left(self.bounds_s, latency_s)  # the first bound >= the latency: le is inclusive
-        with self._lock:
-            self.requests += 1
-            self.predicted_rows += rows
-            self.bucket_counts[bucket] += 1
-            self.latency_sum_s += latency_s
-            if self.shared:
-                self._shared.count_prediction(latency_s, rows)
+        self.requests += 1
+        self.predicted_rows += rows
+        self.bucket_counts[bisect.bisect_left(self.bounds_s, latency_s)] += 1  # the first bound >= it: le is inclusive
+        self.latency_sum_s += latency_s
+        if self.shared:
+            self._shared.count_prediction(latency_s, rows)
 
     def count_error(self, error_type: str) -> None:
         """Count one failed request under its error type (a short name such as ``"ValidationError"``)."""
-        with self._lock:
-            self.requests += 1
-            self.errors[error_type] += 1
-            if self.shared:
-                self._shared.count_error(error_type)
+        self.requests += 1
+        self.errors[error_type] += 1
+        if self.shared:
+            self._shared.count_error(error_type)
 
     def count_classified(self, correct: int, wrong: int) -> None:
         """Count classified rows whose labels arrived: ``correct`` predicted right, ``wrong`` not."""
-        with self._lock:
-            self.labelled_rows["correct"] += correct
-            self.labelled_rows["wrong"] += wrong
-            if self.shared:
-                self._shared.count_labelled(correct=correct, wrong=wrong)
+        self.labelled_rows["correct"] += correct
+        self.labelled_rows["wrong"] += wrong
+        if self.shared:
+            self._shared.count_labelled(correct=correct, wrong=wrong)
 
     def count_scored(self, rows: int, absolute_error: float) -> None:
         """Count regression rows whose labels arrived, and add the sum of their absolute errors."""
-        with self._lock:
-            self.labelled_rows["scored"] += rows
-            self.absolute_error += absolute_error
-            if self.shared:
-                self._shared.count_labelled(scored=rows, absolute_error=absolute_error)
+        self.labelled_rows["scored"] += rows
+        self.absolute_error += absolute_error
+        if self.shared:
+            self._shared.count_labelled(scored=rows, absolute_error=absolute_error)
 
     def collect(self) -> Iterator[Any]:
         """The metric families, for ``prometheus_client`` (its custom-collector protocol)."""
@@ -274,7 +274,7 @@ class PrometheusMetrics:
             name, text, extra = spec
             return kind(name, text, labels=names + ([extra] if extra else []))
 
-        with self._lock:
+        with self.lock:
             requests, rows, errors = self.requests, self.predicted_rows, sorted(self.errors.items())
             labelled, absolute_error = sorted(self.labelled_rows.items()), self.absolute_error
             counts, latency_sum_s = list(self.bucket_counts), self.latency_sum_s

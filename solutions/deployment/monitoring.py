@@ -82,26 +82,96 @@ def check_latency(latency_ms: Any, where: str) -> None:
     raise ValidationError(f"{where}: latency_ms {latency_ms!r} must be a finite number of milliseconds, at least 0.")
 
 
-def as_rows(features: Any, where: str) -> np.ndarray:
-    """``features`` as a 2-D float array (rows x features; one row becomes 1 x features), a new copy.
-
-    Raises ValidationError, naming ``features``, for values that are not
-    numbers, an array that is not 1-D or 2-D, or rows with no values.
-
-    >>> as_rows([1.0, 2.0], "log_prediction")
-    array([[1., 2.]])
-    """
+def _as_rows(features: Any) -> np.ndarray:
+    """``features`` as a 2-D float array (one row becomes 1 x features), or ValidationError naming ``features``."""
     try:
-        rows = np.array(features, dtype=np.float64)
+        rows = np.asarray(features, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{where}: features must be numbers, one row or rows x features ({exc}).") from None
+        raise ValidationError(f"log_prediction: features must be numbers, one row or rows x features ({exc}).") from None
     if rows.ndim == 1:
         rows = rows[np.newaxis, :]
     if rows.ndim != 2 or rows.shape[1] == 0:
         raise ValidationError(
-            f"{where}: features must be 1-D (one row) or 2-D (rows x features) with values, got shape {rows.shape}."
+            f"log_prediction: features must be 1-D (one row) or 2-D (rows x features) with values, got shape {rows.shape}."
         )
     return rows
+
+
+class RowWindow:
+    """The last ``capacity`` input rows and the time each was logged, in numpy arrays made once (given).
+
+    A ring: row number *i* is written to slot *i* % ``capacity``, over the
+    oldest, so memory stays fixed however many rows arrive, and one row of
+    30 features is stored in well under a microsecond. ``width`` (features
+    per row) is fixed by the first rows. Not locked: the monitor's lock
+    guards it.
+
+    >>> window = RowWindow(capacity=2)
+    >>> for value in (1.0, 2.0, 3.0):
+    ...     window.append([value, -value], time_s=value)
+    1
+    1
+    1
+    >>> window.recent()
+    array([[ 2., -2.],
+           [ 3., -3.]])
+    >>> window.recent(since_s=3.0)
+    array([[ 3., -3.]])
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.width: int | None = None
+        self._values: np.ndarray | None = None  # capacity x width, made when the first rows show the width
+        self._time_s = np.zeros(capacity)
+        self._written = 0  # rows appended since the start
+
+    def __len__(self) -> int:
+        return min(self._written, self.capacity)
+
+    def append(self, features: Any, time_s: float) -> int:
+        """Check a request's ``features`` and copy its rows in, newest last; return how many rows it had.
+
+        ``features`` is one row (1-D) or a batch (2-D, rows x features; a
+        batch larger than the window keeps its newest rows). Raises
+        ValidationError, naming ``features``, and keeps nothing, for values
+        that are not numbers, an array that is not 1-D or 2-D, rows with no
+        values, or a width that differs from the first rows'.
+        """
+        if type(features) is np.ndarray and features.ndim == 1 and features.dtype == np.float64 \
+                and len(features) == self.width:  # the common request, one float row: kept cheap
+            slot = self._written % self.capacity
+            self._values[slot] = features
+            self._time_s[slot] = time_s
+            self._written += 1
+            return 1
+        rows = _as_rows(features)
+        if self._values is None:
+            self.width = rows.shape[1]
+            self._values = np.zeros((self.capacity, self.width))
+        elif rows.shape[1] != self.width:
+            raise ValidationError(
+                f"log_prediction: features have {rows.shape[1]} values a row, earlier rows had {self.width}."
+            )
+        kept = rows[-self.capacity:]
+        slots = (self._written + np.arange(len(kept))) % self.capacity
+        self._values[slots] = kept
+        self._time_s[slots] = time_s
+        self._written += len(kept)
+        return len(rows)
+
+    def recent(self, since_s: float | None = None) -> np.ndarray:
+        """The rows in the window, oldest first (a copy); with ``since_s``, only those logged at or after it.
+
+        An empty array of shape (0, 0) before the first rows.
+        """
+        if self._values is None:
+            return np.zeros((0, 0))
+        count = len(self)
+        slots = (self._written - count + np.arange(count)) % self.capacity
+        if since_s is not None:
+            slots = slots[self._time_s[slots] >= since_s]
+        return self._values[slots]  # indexing with an array copies
 
 
 class ModelMonitor:
@@ -129,24 +199,28 @@ class ModelMonitor:
         labels: Prometheus labels added to every sample, e.g.
             ``{"model": "cancer", "version": "1.0.0"}``.
 
-    The constructor and ``to_prometheus`` are given; the buffers it makes
-    are yours to use (all bounded, so memory stays flat):
+    The constructor, ``recent_features`` and ``to_prometheus`` are given;
+    the buffers the constructor makes are yours to use (all bounded, so
+    memory stays flat):
 
     * ``self.requests``: a deque of the last ``window_size`` requests, each
       a tuple ``(time_s, latency_ms, answered)``, oldest first;
-    * ``self.rows``: a deque of the last ``feature_window`` input rows, each
-      a tuple ``(time_s, row)`` with ``row`` a 1-D float array;
+    * ``self.rows``: a ``RowWindow`` of the last ``feature_window`` input rows:
+      ``self.rows.append(features, time_s)`` checks a request's features,
+      keeps its rows and returns how many there were; ``recent_features``
+      reads them;
     * ``self.waiting``: a dict from prediction id to the prediction, for the
       predictions still waiting for their label;
     * ``self.outcomes``: a deque of the last ``feature_window`` labelled
       rows' outcomes: 1.0 or 0.0 (right or wrong) for classification, the
       absolute error for regression;
-    * ``self.n_features`` (None until the first row), ``self.total_predictions``,
-      ``self.total_errors``, ``self.late_labels``: plain numbers;
+    * ``self.total_predictions``, ``self.total_errors``, ``self.late_labels``:
+      plain numbers;
     * ``self.prometheus``: the all-time counters for ``GET /metrics``
       (a ``metrics.PrometheusMetrics``); tell it about every request and label;
     * ``self.lock``: a ``threading.Lock``; the server logs from several
-      threads, so hold it while you read or change the buffers;
+      threads, so hold it while you read or change the buffers or the
+      counters of ``self.prometheus`` (it shares this lock);
     * ``self.clock``, ``self.process`` (a ``psutil.Process``, this one).
 
     >>> monitor = ModelMonitor(window_size=1000)
@@ -195,13 +269,12 @@ class ModelMonitor:
             raise ValidationError(f"ModelMonitor: task {task!r} must be one of {TASKS} or None.")
         self.window_size, self.window_s, self.feature_window, self.task = window_size, window_s, feature_window, task
         self.clock = clock
-        self.prometheus = PrometheusMetrics(labels, latency_buckets_ms)
         self.lock = threading.Lock()
+        self.prometheus = PrometheusMetrics(labels, latency_buckets_ms, lock=self.lock)
         self.requests: deque[tuple[float, float, bool]] = deque(maxlen=window_size)
-        self.rows: deque[tuple[float, np.ndarray]] = deque(maxlen=feature_window)
+        self.rows = RowWindow(feature_window)
         self.waiting: dict[int, Any] = {}
         self.outcomes: deque[float] = deque(maxlen=feature_window)
-        self.n_features: int | None = None
         self.total_predictions = 0
         self.total_errors = 0
         self.late_labels = 0
@@ -212,8 +285,8 @@ class ModelMonitor:
         """Log one answered request; return its prediction id (0, 1, 2, ... in order).
 
         ``features`` is the request's input: one row (1-D, one value per
-        feature) or a batch (2-D, rows x features); every row is kept for
-        drift checks (``as_rows`` makes the copy). ``prediction`` is what the
+        feature) or a batch (2-D, rows x features); ``self.rows.append``
+        keeps every row for drift checks. ``prediction`` is what the
         model answered: a scalar, or one value per row; it waits in
         ``self.waiting`` until ``log_ground_truth`` joins its label, or
         until it is ``window_size`` predictions old (then drop it, so memory
@@ -223,9 +296,11 @@ class ModelMonitor:
 
         Raises ValidationError, and logs nothing, for a latency that is not
         a finite number at least 0 (``check_latency``: a message naming
-        ``latency_ms``), for features that ``as_rows`` refuses, or for rows
-        whose width differs from the first request's (a message naming
-        ``features``). Costs a few microseconds.
+        ``latency_ms``), or for features that are not numbers, not 1-D or
+        2-D, rows with no values, or rows whose width differs from the first
+        request's (``self.rows.append`` raises then, with a message naming
+        ``features``: call it before you change anything else). Costs a few
+        microseconds.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_prediction(np.array([1.0, 2.0]), 0.7, latency_ms=4.5)
@@ -233,22 +308,15 @@ class ModelMonitor:
         """
         ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
         check_latency(latency_ms, "log_prediction")
-        rows = as_rows(features, "log_prediction")
         with self.lock:
-            if self.n_features is None:
-                self.n_features = rows.shape[1]
-            elif rows.shape[1] != self.n_features:
-                raise ValidationError(
-                    f"log_prediction: features have {rows.shape[1]} values a row, earlier rows had {self.n_features}."
-                )
             now = self.clock()
+            rows = self.rows.append(features, now)  # first: bad features raise before anything is logged
             self.requests.append((now, latency_ms, True))
-            self.rows.extend((now, row) for row in rows)
             prediction_id = self.total_predictions
             self.waiting[prediction_id] = prediction
             self.waiting.pop(prediction_id - self.window_size, None)  # too old to wait for its label
             self.total_predictions += 1
-            self.prometheus.count_prediction(latency_ms, len(rows))
+            self.prometheus.count_prediction(latency_ms, rows)
             return prediction_id
         ### END SOLUTION
 
@@ -283,11 +351,10 @@ class ModelMonitor:
 
     ### BEGIN SOLUTION part=3 section="1. Logging requests: latency, throughput, errors"
     def _expire(self, now: float) -> None:
-        """With ``window_s`` set, drop the requests and rows logged more than ``window_s`` seconds before ``now``."""
+        """With ``window_s`` set, drop the requests logged more than ``window_s`` seconds before ``now``."""
         if self.window_s is not None:
-            for buffer in (self.requests, self.rows):
-                while buffer and buffer[0][0] < now - self.window_s:
-                    buffer.popleft()
+            while self.requests and self.requests[0][0] < now - self.window_s:
+                self.requests.popleft()
     ### END SOLUTION
 
     def get_metrics(self) -> dict[str, Any]:
@@ -426,7 +493,7 @@ class ModelMonitor:
         ### END SOLUTION
 
     def recent_features(self) -> np.ndarray:
-        """The input rows in the window, oldest first (rows x features), for a drift check.
+        """The input rows in the window, oldest first (rows x features), for a drift check (given).
 
         At most ``feature_window`` rows, and, when ``window_s`` is set, only
         those logged in the last ``window_s`` seconds. Before any row was
@@ -438,13 +505,9 @@ class ModelMonitor:
         array([[1., 2.],
                [3., 4.]])
         """
-        ### BEGIN SOLUTION part=3 section="6. Detecting data drift with the KS test"
         with self.lock:
-            self._expire(self.clock())
-            if not self.rows:
-                return np.zeros((0, 0))
-            return np.array([row for _, row in self.rows])
-        ### END SOLUTION
+            since_s = None if self.window_s is None else self.clock() - self.window_s
+            return self.rows.recent(since_s)
 
     def detect_data_drift(
         self, new_data: Any, reference_data: Any, *, method: str = "ks", alpha: float = 0.05

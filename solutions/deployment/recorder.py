@@ -51,9 +51,9 @@ class LatencyRecorder:
         if type(window_size) is not int or window_size < 1:
             raise ValidationError(f"LatencyRecorder: window_size must be a positive integer, got {window_size!r}.")
         self._clock = clock
-        self.prometheus = PrometheusMetrics(labels, latency_buckets_ms)
-        self._window: deque[tuple[float, float, bool]] = deque(maxlen=window_size)  # (time_s, latency_ms, ok)
         self._lock = threading.Lock()
+        self.prometheus = PrometheusMetrics(labels, latency_buckets_ms, lock=self._lock)
+        self._window: deque[tuple[float, float, bool]] = deque(maxlen=window_size)  # (time_s, latency_ms, ok)
         self.total_predictions = 0
         self.total_errors = 0
 
@@ -64,7 +64,7 @@ class LatencyRecorder:
             self._window.append((self._clock(), float(latency_ms), True))
             request_id = self.total_predictions
             self.total_predictions += 1
-        self.prometheus.count_prediction(latency_ms, rows)
+            self.prometheus.count_prediction(latency_ms, rows)
         return request_id
 
     def log_error(self, latency_ms: float, error: BaseException | str) -> None:
@@ -73,7 +73,7 @@ class LatencyRecorder:
         with self._lock:
             self._window.append((self._clock(), float(latency_ms), False))
             self.total_errors += 1
-        self.prometheus.count_error(kind)
+            self.prometheus.count_error(kind)
 
     def get_metrics(self) -> dict[str, Any]:
         """Latency statistics (ms), error rate and throughput over the window; totals since the start."""
