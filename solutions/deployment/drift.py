@@ -55,22 +55,28 @@ WASSERSTEIN_THRESHOLD = 0.1
 PSI_EMPTY_BIN = 1e-4
 """The share used for a bin that holds no rows, so the PSI's logarithm stays finite."""
 
+KS_EXACT_MAX_ROWS = 10_000
+"""``scipy.stats.ks_2samp`` computes exact p-values while both samples have at most this many rows."""
+
 
 def ks_p_values(statistics: Any, n_new: int, n_reference: int) -> np.ndarray:
-    """Two-sided p-values of KS statistics, from ``scipy.stats.ks_2samp`` itself.
+    """Two-sided p-values of KS statistics, from scipy's public API: those ``scipy.stats.ks_2samp`` reports.
 
     ``statistics`` holds one KS statistic per feature, all from samples of
     ``n_new`` and ``n_reference`` rows. The p-value ``ks_2samp`` reports
-    depends only on the statistic and the two sample sizes (it is exact
-    while both samples have at most 10,000 rows, and Smirnov's asymptotic
-    distribution beyond). So for each distinct statistic this asks
-    ``ks_2samp`` about two samples of those sizes that have it: ``i`` zeros
-    and ``n_reference - i`` ones, against ``j`` zeros and ``n_new - j``
-    ones, whose largest CDF gap is ``i / n_reference - j / n_new``. The
-    p-values are then scipy's own, to the last bit for exact ones; features
-    with the same statistic share one call, and answers are remembered
-    (windows of one size against one reference meet the same statistics
-    again and again).
+    depends only on the statistic and the two sample sizes, and its
+    documentation says how: exact while both samples have at most
+    ``KS_EXACT_MAX_ROWS`` rows, else Smirnov's asymptotic distribution,
+    ``scipy.stats.kstwo`` with ``n = round(n1 * n2 / (n1 + n2))``.
+
+    * Asymptotic: ``kstwo.sf`` of every statistic at once.
+    * Exact: for each distinct statistic, ``ks_2samp`` itself, asked about
+      two samples of those sizes that have it: ``i`` zeros and
+      ``n_reference - i`` ones, against ``j`` zeros and ``n_new - j`` ones,
+      whose largest CDF gap is ``i / n_reference - j / n_new``. Features
+      with the same statistic share one call, and answers are remembered
+      (windows of one size against one reference meet the same statistics
+      again and again).
 
     A statistic is a multiple of ``1 / lcm(n_new, n_reference)`` (each
     empirical CDF moves in steps of one row); others are rounded to the
@@ -81,6 +87,9 @@ def ks_p_values(statistics: Any, n_new: int, n_reference: int) -> np.ndarray:
     0.167...
     """
     statistics = np.asarray(statistics, dtype=np.float64)
+    if max(n_new, n_reference) > KS_EXACT_MAX_ROWS:
+        m, n = sorted([float(n_new), float(n_reference)], reverse=True)
+        return np.clip(stats.kstwo.sf(statistics, np.round(m * n / (m + n))), 0.0, 1.0)
     lcm = math.lcm(n_new, n_reference)
     steps = np.rint(statistics * lcm).astype(np.int64)  # statistic = steps / lcm
     p_values = np.empty(statistics.shape)
