@@ -189,7 +189,8 @@ class PrometheusMetrics:
     ``lock`` guards the counts: hold it while you call a ``count_*`` method
     (a monitor passes its own lock, which it holds anyway while it logs a
     request, so a request takes one lock, not two); ``render()`` takes it to
-    read them. By default a new ``threading.Lock``, as ``metrics.lock``.
+    read them, so never call it while you hold the lock. By default a new
+    ``threading.Lock``, as ``metrics.lock``.
 
     In one process, the totals are plain numbers kept here: counting costs
     well under a microsecond, and ``render()`` hands them to
