@@ -302,8 +302,11 @@ def _python(code: str, *args: str, env: dict[str, str]) -> str:
 
 def test_workers_sharing_a_metrics_folder_report_their_sum(tmp_path):
     env = {**os.environ, MULTIPROCESS_DIR_VARIABLE: str(tmp_path)}
-    for calls in (40, 25):  # two worker processes, one after the other
-        _python(WORKER, str(calls), env=env)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(calls)], env=env, stderr=subprocess.PIPE, text=True)
+               for calls in (40, 25)]  # two worker processes at once
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0, worker.stderr.read()[-2000:]
+        worker.stderr.close()
     shared = _python(RENDER, env=env)  # a third process answers the scrape
     alone = PrometheusMetrics({"model": "m", "version": "1.0.0"})  # the same calls in one process
     for calls in (40, 25):
