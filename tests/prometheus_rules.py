@@ -94,12 +94,6 @@ def sample_values(text: str) -> dict[tuple[str, tuple], float]:
     }
 
 
-def without_labels(values: dict[tuple[str, tuple], float], *names: str) -> dict[tuple[str, tuple], float]:
-    """The samples with the labels ``names`` removed (e.g. the monitor's model and version)."""
-    return {(name, tuple((k, v) for k, v in labels if k not in names)): value
-            for (name, labels), value in values.items()}
-
-
 MODEL_LINE = re.compile(r"^(#\s+\w+\s+)?model_")
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_rules import model_lines, problems, promtool_problems, sample_values
+from prometheus_rules import problems, promtool_problems, sample_values
 from scipy import stats
 
 import deployment

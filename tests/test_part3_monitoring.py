@@ -18,7 +18,7 @@ import pandas as pd
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from prometheus_rules import model_lines, problems, promtool_problems, sample_values, without_labels
+from prometheus_rules import model_lines, problems, promtool_problems, sample_values
 from scipy import stats
 
 from deployment import (
