@@ -48,13 +48,19 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
 
     if args.workers > 1:
-        # Each worker process builds its own app from these options (its own rate limits and cache).
+        from .metrics import shared_metrics_directory
+
+        # Each worker process builds its own app from these options (its own monitor window, rate
+        # limits and cache). Their Prometheus counters go to files in one shared folder, so a scrape
+        # of any worker reports the sum over all of them (prometheus_client's multiprocess mode,
+        # see deployment.metrics).
         os.environ[SERVE_OPTIONS_VARIABLE] = json.dumps({
             "model_path": args.model, "log_level": args.log_level, "limits": _limits(args),
             "signing_key_file": args.signing_key_file, **options})
-        uvicorn.run("deployment.server:app_from_environment", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30,
-                    **uvicorn_options(limits))
+        with shared_metrics_directory():  # named in PROMETHEUS_MULTIPROC_DIR before the workers start
+            uvicorn.run("deployment.server:app_from_environment", factory=True, host=args.host, port=args.port,
+                        workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30,
+                        **uvicorn_options(limits))
         listener.stop()
         return 0
 

@@ -27,19 +27,15 @@ calls (no Python loop over rows):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import distributions
+from scipy import stats
 
 from .errors import ValidationError
-
-try:  # scipy's own exact routine, so exact p-values equal ks_2samp's to the last bit (scipy is pinned)
-    from scipy.stats._stats_py import _attempt_exact_2kssamp
-except ImportError:  # pragma: no cover - a future scipy may move it
-    _attempt_exact_2kssamp = None
 
 __all__ = [
     "DRIFT_METHODS", "PSI_THRESHOLD", "WASSERSTEIN_THRESHOLD",
@@ -59,84 +55,126 @@ WASSERSTEIN_THRESHOLD = 0.1
 PSI_EMPTY_BIN = 1e-4
 """The share used for a bin that holds no rows, so the PSI's logarithm stays finite."""
 
-MAX_EXACT_ROWS = 10_000
-"""Like scipy, compute exact KS p-values while both samples have at most this many rows."""
-
-CHUNK_VALUES = 4_000_000
-"""Sort at most this many values at a time, so memory stays bounded on wide, tall samples."""
+KS_EXACT_MAX_ROWS = 10_000
+"""``scipy.stats.ks_2samp`` computes exact p-values while both samples have at most this many rows."""
 
 
-def ks_p_values(statistics: np.ndarray, n_new: int, n_reference: int) -> np.ndarray:
-    """Two-sided p-values of KS statistics, computed exactly as ``scipy.stats.ks_2samp`` does.
+def ks_p_values(statistics: Any, n_new: int, n_reference: int) -> np.ndarray:
+    """Two-sided p-values of KS statistics, from scipy's public API: those ``scipy.stats.ks_2samp`` reports.
 
     ``statistics`` holds one KS statistic per feature, all from samples of
-    ``n_new`` and ``n_reference`` rows. Like scipy's ``method="auto"``, the
-    p-value is exact (counting lattice paths) while both samples have at
-    most ``MAX_EXACT_ROWS`` rows, and Smirnov's asymptotic distribution
-    otherwise. Features with the same statistic share one computation, so
-    50 features cost a handful of exact evaluations, not 50.
+    ``n_new`` and ``n_reference`` rows. The p-value ``ks_2samp`` reports
+    depends only on the statistic and the two sample sizes, and its
+    documentation says how: exact while both samples have at most
+    ``KS_EXACT_MAX_ROWS`` rows, else Smirnov's asymptotic distribution,
+    ``scipy.stats.kstwo`` with ``n = round(n1 * n2 / (n1 + n2))``.
+
+    * Asymptotic: ``kstwo.sf`` of every statistic at once.
+    * Exact: for each distinct statistic, ``ks_2samp`` itself, asked about
+      two samples of those sizes that have it: ``i`` zeros and
+      ``n_reference - i`` ones, against ``j`` zeros and ``n_new - j`` ones,
+      whose largest CDF gap is ``i / n_reference - j / n_new``. Features
+      with the same statistic share one call, and answers are remembered
+      (windows of one size against one reference meet the same statistics
+      again and again).
+
+    A statistic is a multiple of ``1 / lcm(n_new, n_reference)`` (each
+    empirical CDF moves in steps of one row); others are rounded to the
+    nearest multiple, as scipy does, and a value no two samples of these
+    sizes can have is a ValidationError.
 
     >>> float(ks_p_values(np.array([0.5]), 10, 10)[0])  # doctest: +ELLIPSIS
     0.167...
     """
     statistics = np.asarray(statistics, dtype=np.float64)
-    m, n = sorted([float(n_new), float(n_reference)], reverse=True)
-    asymptotic_n = np.round(m * n / (m + n))
-    if max(n_new, n_reference) > MAX_EXACT_ROWS:
-        return np.clip(distributions.kstwo.sf(statistics, asymptotic_n), 0.0, 1.0)
-    g = math.gcd(n_new, n_reference)
-    p_values = np.empty_like(statistics)
-    unique, inverse = np.unique(statistics, return_inverse=True)
-    for k, statistic in enumerate(unique):
-        p_values[inverse == k] = _exact_p_value(n_reference, n_new, g, float(statistic), asymptotic_n)
+    if max(n_new, n_reference) > KS_EXACT_MAX_ROWS:
+        m, n = sorted([float(n_new), float(n_reference)], reverse=True)
+        return np.clip(stats.kstwo.sf(statistics, np.round(m * n / (m + n))), 0.0, 1.0)
+    lcm = math.lcm(n_new, n_reference)
+    steps = np.rint(statistics * lcm).astype(np.int64)  # statistic = steps / lcm
+    p_values = np.empty(statistics.shape)
+    for step in np.unique(steps):
+        p_values[steps == step] = _ks_p_value(int(step), n_new, n_reference)
     return p_values
 
 
-def _exact_p_value(n1: int, n2: int, g: int, statistic: float, asymptotic_n: float) -> float:
-    """scipy's exact two-sided p-value for one statistic, falling back to the asymptotic one as scipy does."""
-    if _attempt_exact_2kssamp is None:  # a scipy without the routine: close, but not bit-identical
-        return float(np.clip(distributions.kstwo.sf(statistic, asymptotic_n), 0.0, 1.0))
-    success, d, prob = _attempt_exact_2kssamp(n1, n2, g, statistic, "two-sided")
-    if not success:
-        prob = distributions.kstwo.sf(d, asymptotic_n)
-    return float(np.clip(prob, 0.0, 1.0))
+@functools.lru_cache(maxsize=10_000)
+def _ks_p_value(step: int, n_new: int, n_reference: int) -> float:
+    """``ks_2samp``'s p-value for the statistic ``step / lcm``; remembered, as it depends on nothing else."""
+    reference, new = _samples_with_gap(step, n_new, n_reference)
+    return float(stats.ks_2samp(reference, new).pvalue)
+
+
+def _samples_with_gap(step: int, n_new: int, n_reference: int) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of 0s and 1s, of ``n_reference`` and ``n_new`` values, whose KS statistic is ``step / lcm``."""
+    lcm = math.lcm(n_new, n_reference)
+    per_reference_row, per_new_row = lcm // n_reference, lcm // n_new
+    # i / n_reference - j / n_new = step / lcm, that is i * per_reference_row - step = j * per_new_row
+    i = np.arange(n_reference + 1, dtype=np.int64)
+    j_steps = i * per_reference_row - step
+    possible = (j_steps >= 0) & (j_steps % per_new_row == 0) & (j_steps <= n_new * per_new_row)
+    if not possible.any():
+        raise ValidationError(
+            f"ks_p_values: no samples of {n_reference} and {n_new} rows have a KS statistic of {step / lcm!r}."
+        )
+    i_zeros = int(np.argmax(possible))
+    j_zeros = int(j_steps[i_zeros] // per_new_row)
+    return (np.repeat([0.0, 1.0], [i_zeros, n_reference - i_zeros]),
+            np.repeat([0.0, 1.0], [j_zeros, n_new - j_zeros]))
 
 
 def _as_sample(data: Any, label: str) -> np.ndarray:
     """One sample as a finite 2-D float array (rows x features); ``label`` names it in errors."""
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _as_sample(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
-    )
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"Drift check: {label} must be a 2-D array of numbers ({exc}).") from None
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ValidationError(f"Drift check: {label} must be 2-D (rows x features), got {array.ndim}-D.")
+    if array.shape[0] < 2:
+        raise ValidationError(f"Drift check: {label} has {array.shape[0]} rows; at least 2 are needed.")
+    if not np.isfinite(array).all():
+        row, col = np.argwhere(~np.isfinite(array))[0]
+        raise ValidationError(f"Drift check: {label}[{row}, {col}] is {array[row, col]}, not a finite number.")
+    return array
 
 
-def _as_samples(
+def check_samples(
     new_data: Any, reference_data: Any, new_label: str = "new_data"
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Both samples as finite 2-D float arrays of the same width, and the feature names."""
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _as_samples(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
-    )
+    """Both samples as finite 2-D float arrays of the same width, and the feature names (given).
 
+    A 1-D sample is one feature. The names are the reference's DataFrame
+    columns, else 0, 1, 2, ... Raises ValidationError, with a message
+    naming the sample (``new_label`` for the first one) and the row and
+    column of a bad value, for samples that are not 1-D or 2-D arrays of
+    numbers, have different feature counts or fewer than 2 rows, hold NaN
+    or infinite values, or are two DataFrames whose columns differ. For
+    example: ``Drift check: new_data must be a 2-D array of numbers``
+    (text), ``Drift check: reference_data must be 2-D (rows x features),
+    got 3-D``, ``Drift check: new_data has 1 rows; at least 2 are needed``,
+    ``Drift check: new_data[0, 1] is nan, not a finite number``,
+    ``Drift check: new_data has 3 features but reference_data has 4``.
 
-def _sorted_columns(sample: np.ndarray) -> np.ndarray:
-    """The sample transposed to features x rows, each feature's values sorted (contiguous, so fast)."""
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _sorted_columns(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
-    )
-
-
-def _merged_cdf_gaps(new: np.ndarray, reference: np.ndarray):
-    """For blocks of features: both samples merged and sorted, and the ECDF gap at each value.
-
-    Yields ``(columns, values, gaps)``: for the features in the slice
-    ``columns``, ``values[f]`` holds both samples' values of feature f in
-    increasing order and ``gaps[f, i] = F_ref - F_new`` counting the rows up
-    to position i. Inside a run of tied values the gap is not a real one,
-    but the width between tied values is 0, so areas are right.
+    >>> new, reference, names = check_samples([1.0, 2.0, 3.0], [[0.0], [1.0]])
+    >>> new.shape, names
+    ((3, 1), [0])
     """
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _merged_cdf_gaps(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
-    )
+    new, reference = _as_sample(new_data, new_label), _as_sample(reference_data, "reference_data")
+    if isinstance(new_data, pd.DataFrame) and isinstance(reference_data, pd.DataFrame) \
+            and list(new_data.columns) != list(reference_data.columns):
+        raise ValidationError(
+            f"Drift check: {new_label} has columns {list(new_data.columns)}, "
+            f"but reference_data has {list(reference_data.columns)} (same names, same order)."
+        )
+    if new.shape[1] != reference.shape[1]:
+        raise ValidationError(
+            f"Drift check: {new_label} has {new.shape[1]} features but reference_data has {reference.shape[1]}."
+        )
+    names = list(reference_data.columns) if isinstance(reference_data, pd.DataFrame) else range(reference.shape[1])
+    return new, reference, list(names)
 
 
 def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
@@ -152,21 +190,14 @@ def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
     largest one is among those. Equal to
     ``scipy.stats.ks_2samp(reference[:, j], new[:, j]).statistic`` to 1e-12.
 
-    Raises ValidationError, with a message naming the sample (and the row
-    and column of a bad value), for samples that are not 1-D or 2-D arrays
-    of numbers, have different feature counts or fewer than 2 rows, hold
-    NaN or infinite values, or are two DataFrames whose columns differ. The
-    messages read, for example: ``Drift check: new_data must be a 2-D array
-    of numbers`` (text), ``Drift check: reference_data must be 2-D`` (None,
-    or 3-D), ``Drift check: new_data has 1 rows; at least 2 are needed``,
-    ``Drift check: new_data[0, 1] is nan, not a finite number``,
-    ``Drift check: new_data has 3 features but reference_data has 4``.
+    Raises ValidationError for bad samples: check them with ``check_samples``
+    (given), whose docstring lists the messages.
 
     >>> ks_statistics([[0.0], [1.0]], [[2.0], [3.0]])
     array([1.])
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write ks_statistics(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
+        "Part 3 (monitoring): write ks_statistics(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=6"
     )
 
 
@@ -182,14 +213,14 @@ def psi_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     Rule of thumb: below 0.1 stable, 0.1 to 0.2 a moderate shift, above 0.2
     (``PSI_THRESHOLD``) drift.
 
-    Raises ValidationError on bad samples, as ``ks_statistics`` does.
+    Raises ValidationError on bad samples (``check_samples``), as ``ks_statistics`` does.
 
     >>> reference = np.arange(1000.0)
     >>> float(psi_scores(reference, reference)[0])
     0.0
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write psi_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. PSI and Wasserstein: how far, not just whether'. Check it with: make grade PART=3 SECTION=6"
+        "Part 3 (monitoring): write psi_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '7. PSI and Wasserstein: how far, not just whether'. Check it with: make grade PART=3 SECTION=7"
     )
 
 
@@ -204,17 +235,17 @@ def wasserstein_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     moved by a tenth of a standard deviation on average, the drift threshold
     ``WASSERSTEIN_THRESHOLD``. Equal to
     ``scipy.stats.wasserstein_distance(reference[:, j], new[:, j]) / reference[:, j].std()``
-    to 1e-9. Computed for all features at once: merge the two sorted
-    samples, and between consecutive values the area is the width times the
-    gap between the two empirical CDFs there.
+    to 1e-9. Sort each feature's values once: between two consecutive
+    values of both samples merged, both empirical CDFs are flat, so the area
+    there is the width times the gap between them.
 
-    Raises ValidationError on bad samples, as ``ks_statistics`` does.
+    Raises ValidationError on bad samples (``check_samples``), as ``ks_statistics`` does.
 
     >>> float(wasserstein_scores([[1.0], [2.0]], [[0.0], [1.0]])[0])  # moved by 1, std 0.5
     2.0
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write wasserstein_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. PSI and Wasserstein: how far, not just whether'. Check it with: make grade PART=3 SECTION=6"
+        "Part 3 (monitoring): write wasserstein_scores(). Read notebooks/03_monitoring_and_drift.ipynb, section '7. PSI and Wasserstein: how far, not just whether'. Check it with: make grade PART=3 SECTION=7"
     )
 
 
@@ -247,16 +278,19 @@ def detect_data_drift(
     ``p_value`` is None for the methods that have none. ``threshold`` is
     what each feature was held against: ``alpha / n_features`` for a p-value
     (KS), else the method's constant. ``is_drift`` is True when any feature
-    drifted. Raises ValidationError for an unknown method,
-    an ``alpha`` that is not a number strictly between 0 and 1, or bad
-    samples (as ``ks_statistics``).
+    drifted. Raises ValidationError for an unknown method ("Drift check:
+    method 'chi2' is not one of ('ks', 'psi', 'wasserstein')."), an
+    ``alpha`` that is not a number strictly between 0 and 1 ("Drift check:
+    alpha 1.5 must be a number strictly between 0 and 1."), each value
+    written as ``repr`` shows it (``method None``, ``alpha '0.05'``), or
+    bad samples (``check_samples``).
 
     >>> rng = np.random.default_rng(1)
     >>> detect_data_drift(rng.normal(size=(500, 2)), rng.normal(size=(500, 2)))["is_drift"]
     False
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write detect_data_drift(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
+        "Part 3 (monitoring): write detect_data_drift(). Read notebooks/03_monitoring_and_drift.ipynb, section '6. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=6"
     )
 
 
@@ -284,11 +318,12 @@ def drift_over_time(
     notebook's drift chart.
 
     Raises ValidationError when ``window`` is not an ``int`` of at least 2
-    (``100.0`` is refused: "window 100.0 must be a whole number") or the
-    stream has "fewer than one window" of rows, ``step`` is not an ``int``
-    of at least 1, ``feature_names`` has the wrong length ("1 feature names
-    for 2 features"), or the stream or the reference is bad as in
-    ``ks_statistics``, the stream named ``stream`` ("stream has 3 features
+    ("window 1 must be a whole number of rows, at least 2"; ``100.0`` is
+    refused too: "window 100.0 ...") or the stream has "fewer than one
+    window" of rows, ``step`` is not an ``int`` of at least 1 ("step 0 must
+    be a whole number of rows, at least 1"), ``feature_names`` has the
+    wrong length ("1 feature names for 2 features"), or the stream or the reference is bad
+    (``check_samples``, the stream named ``stream``: "stream has 3 features
     but reference_data has 2"), all checked before the first window.
 
     >>> rng = np.random.default_rng(0)
@@ -297,5 +332,5 @@ def drift_over_time(
     ([0, 100, 200], [False, False, False])
     """
     raise NotImplementedError(
-        "Part 3 (monitoring): write drift_over_time(). Read notebooks/03_monitoring_and_drift.ipynb, section '7. Drift over time'. Check it with: make grade PART=3 SECTION=7"
+        "Part 3 (monitoring): write drift_over_time(). Read notebooks/03_monitoring_and_drift.ipynb, section '8. Drift over time'. Check it with: make grade PART=3 SECTION=8"
     )

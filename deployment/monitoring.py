@@ -6,16 +6,20 @@ falling, and the data drifts away from what the model was trained on.
 ``ModelMonitor`` watches all of it from inside the serving process:
 
 * every request logs its latency, its input rows and its prediction, in a
-  few microseconds, into fixed-size ring buffers: memory stays flat however
-  long the server runs, and the statistics describe a sliding window (the
-  last ``window_size`` requests, and optionally only the last ``window_s``
+  few microseconds, into bounded buffers: memory stays flat however long
+  the server runs, and the statistics describe a sliding window (the last
+  ``window_size`` requests, and optionally only the last ``window_s``
   seconds);
-* running totals (requests, errors by type, a latency histogram) cover all
-  time, for Prometheus, which computes rates from counters that only grow;
-* ``get_metrics()`` summarises the window; ``to_prometheus()`` renders the
-  metrics for a Prometheus server to scrape from ``GET /metrics``;
+* all-time counters and a latency histogram (``metrics.PrometheusMetrics``,
+  given) are what Prometheus scrapes from ``GET /metrics``: it computes
+  rates and percentiles itself, as ``histogram_quantile`` shows;
 * ``detect_data_drift`` compares production rows to the training data
   (see ``deployment.drift``).
+
+It implements the ``metrics.Monitor`` protocol with the same meaning as
+the server's stand-in, ``recorder.LatencyRecorder``. With several worker
+processes each has its own monitor: the Prometheus counters add up across
+workers, the window statistics of ``get_metrics()`` are each worker's own.
 
 >>> clock = iter(range(100)).__next__  # a fake clock: 0 s, 1 s, 2 s, ...
 >>> monitor = ModelMonitor(window_size=100, clock=clock)
@@ -28,10 +32,10 @@ falling, and the data drifts away from what the model was trained on.
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
-from typing import Any, Callable
+from collections import deque
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import psutil
@@ -48,49 +52,126 @@ from .drift import (
     wasserstein_scores,
 )
 from .errors import ValidationError
+from .metrics import DEFAULT_LATENCY_BUCKETS_MS, PrometheusMetrics
 
 __all__ = [
-    "ModelMonitor", "DEFAULT_LATENCY_BUCKETS_MS",
+    "ModelMonitor", "histogram_quantile", "DEFAULT_LATENCY_BUCKETS_MS",
     # from deployment.drift, so `from deployment import drift_over_time` works
     "DRIFT_METHODS", "PSI_THRESHOLD", "WASSERSTEIN_THRESHOLD", "detect_data_drift", "drift_over_time",
     "ks_p_values", "ks_statistics", "psi_scores", "wasserstein_scores",
 ]
 
-DEFAULT_LATENCY_BUCKETS_MS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
-"""Upper bounds of the latency histogram's buckets, in ms (Prometheus gets them in seconds)."""
-
 TASKS = ("classification", "regression")
 
-RESERVED_LABELS = ("le", "quantile", "error")
-"""Label names ``to_prometheus`` writes itself, so the constructor's ``labels`` may not use them."""
 
-_LABELLED = object()
-"""Marks a label slot whose prediction has its label (or holds none): a prediction may itself be None."""
+def check_latency(latency_ms: Any, where: str) -> None:
+    """Raise ValidationError, naming ``latency_ms``, unless it is a finite number of milliseconds, at least 0.
 
+    ``where`` starts the message, e.g. ``"log_prediction"``.
 
-_FLOAT64 = np.dtype(np.float64)
-"""The rows' dtype: a numpy row of it takes ``log_prediction``'s fast path (numpy keeps one such object)."""
-
-
-def _is_number(value: Any) -> bool:
-    """True for an int, float or numpy number that is not a bool."""
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _is_number(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-    )
-
-
-def _check_latency(latency_ms: Any, where: str) -> None:
-    """Raise ValidationError unless ``latency_ms`` is a finite number at least 0 (the hot path: two comparisons)."""
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _check_latency(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-    )
+    >>> check_latency(float("nan"), "log_prediction")
+    Traceback (most recent call last):
+    ...
+    deployment.errors.ValidationError: log_prediction: latency_ms nan must be a finite number of milliseconds, at least 0.
+    """
+    try:
+        if 0.0 <= latency_ms < math.inf and not isinstance(latency_ms, bool):
+            return
+    except TypeError:  # not a number: None, a string, ...
+        pass
+    raise ValidationError(f"{where}: latency_ms {latency_ms!r} must be a finite number of milliseconds, at least 0.")
 
 
-def _ring_slots(count: int, written: int, size: int) -> np.ndarray:
-    """The slots of the last ``count`` of ``written`` items in a ring of ``size`` slots, oldest first."""
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _ring_slots(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-    )
+def _as_rows(features: Any) -> np.ndarray:
+    """``features`` as a 2-D float array (one row becomes 1 x features), or ValidationError naming ``features``."""
+    try:
+        rows = np.asarray(features, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"log_prediction: features must be numbers, one row or rows x features ({exc}).") from None
+    if rows.ndim == 1:
+        rows = rows[np.newaxis, :]
+    if rows.ndim != 2 or rows.shape[1] == 0:
+        raise ValidationError(
+            f"log_prediction: features must be 1-D (one row) or 2-D (rows x features) with values, got shape {rows.shape}."
+        )
+    return rows
+
+
+class RowWindow:
+    """The last ``capacity`` input rows and the time each was logged, in numpy arrays made once (given).
+
+    A ring: row number *i* is written to slot *i* % ``capacity``, over the
+    oldest, so memory stays fixed however many rows arrive, and one row of
+    30 features is stored in well under a microsecond. ``width`` (features
+    per row) is fixed by the first rows. Not locked: the monitor's lock
+    guards it.
+
+    >>> window = RowWindow(capacity=2)
+    >>> for value in (1.0, 2.0, 3.0):
+    ...     window.append([value, -value], time_s=value)
+    1
+    1
+    1
+    >>> window.recent()
+    array([[ 2., -2.],
+           [ 3., -3.]])
+    >>> window.recent(since_s=3.0)
+    array([[ 3., -3.]])
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.width: int | None = None
+        self._values: np.ndarray | None = None  # capacity x width, made when the first rows show the width
+        self._time_s = np.zeros(capacity)
+        self._written = 0  # rows appended since the start
+
+    def __len__(self) -> int:
+        return min(self._written, self.capacity)
+
+    def append(self, features: Any, time_s: float) -> int:
+        """Check a request's ``features`` and copy its rows in, newest last; return how many rows it had.
+
+        ``features`` is one row (1-D) or a batch (2-D, rows x features; a
+        batch larger than the window keeps its newest rows). Raises
+        ValidationError, naming ``features``, and keeps nothing, for values
+        that are not numbers, an array that is not 1-D or 2-D, rows with no
+        values, or a width that differs from the first rows'.
+        """
+        if type(features) is np.ndarray and features.ndim == 1 and features.dtype == np.float64 \
+                and len(features) == self.width:  # the common request, one float row: kept cheap
+            slot = self._written % self.capacity
+            self._values[slot] = features
+            self._time_s[slot] = time_s
+            self._written += 1
+            return 1
+        rows = _as_rows(features)
+        if self._values is None:
+            self.width = rows.shape[1]
+            self._values = np.zeros((self.capacity, self.width))
+        elif rows.shape[1] != self.width:
+            raise ValidationError(
+                f"log_prediction: features have {rows.shape[1]} values a row, earlier rows had {self.width}."
+            )
+        kept = rows[-self.capacity:]
+        slots = (self._written + np.arange(len(kept))) % self.capacity
+        self._values[slots] = kept
+        self._time_s[slots] = time_s
+        self._written += len(kept)
+        return len(rows)
+
+    def recent(self, since_s: float | None = None) -> np.ndarray:
+        """The rows in the window, oldest first (a copy); with ``since_s``, only those logged at or after it.
+
+        An empty array of shape (0, 0) before the first rows.
+        """
+        if self._values is None:
+            return np.zeros((0, 0))
+        count = len(self)
+        slots = (self._written - count + np.arange(count)) % self.capacity
+        if since_s is not None:
+            slots = slots[self._time_s[slots] >= since_s]
+        return self._values[slots]  # indexing with an array copies
 
 
 class ModelMonitor:
@@ -98,15 +179,12 @@ class ModelMonitor:
 
     One call to ``log_prediction`` logs one request (one predict call, of one
     row or a batch). Statistics describe a sliding *window*: the last
-    ``window_size`` requests (successful or failed), and, when ``window_s``
+    ``window_size`` requests (answered or failed), and, when ``window_s``
     is set, only those of the last ``window_s`` seconds. Totals
-    (``total_predictions``, errors by type, the Prometheus histogram) cover
-    all time. The input rows are kept in a window of their own, the last
-    ``feature_window`` rows (default ``window_size``), for drift checks.
-
-    Memory is fixed when the monitor is built (the rows' buffer when the
-    first row shows how many features there are): logging ten million
-    requests uses no more than logging ten thousand.
+    (``total_predictions``, ``total_errors``) and the Prometheus counters
+    cover all time. The input rows are kept in a window of their own, the
+    last ``feature_window`` rows (default ``window_size``, and also bounded
+    by ``window_s``), for drift checks.
 
     Args:
         window_size: how many requests the window holds (and how long, in
@@ -116,11 +194,34 @@ class ModelMonitor:
         clock: returns the time in seconds; inject a fake one in tests.
         feature_window: how many input rows (and labelled rows) to keep.
         task: ``"classification"`` (accuracy) or ``"regression"`` (mean
-            absolute error); by default guessed from the first label:
-            whole numbers, booleans or text mean classification.
+            absolute error); by default guessed from the first label.
         latency_buckets_ms: the Prometheus histogram's bucket bounds, in ms.
         labels: Prometheus labels added to every sample, e.g.
             ``{"model": "cancer", "version": "1.0.0"}``.
+
+    The constructor, ``recent_features`` and ``to_prometheus`` are given;
+    the buffers the constructor makes are yours to use (all bounded, so
+    memory stays flat):
+
+    * ``self.requests``: a deque of the last ``window_size`` requests, each
+      a tuple ``(time_s, latency_ms, answered)``, oldest first;
+    * ``self.rows``: a ``RowWindow`` of the last ``feature_window`` input rows:
+      ``self.rows.append(features, time_s)`` checks a request's features,
+      keeps its rows and returns how many there were; ``recent_features``
+      reads them;
+    * ``self.waiting``: a dict from prediction id to the prediction, for the
+      predictions still waiting for their label;
+    * ``self.outcomes``: a deque of the last ``feature_window`` labelled
+      rows' outcomes: 1.0 or 0.0 (right or wrong) for classification, the
+      absolute error for regression;
+    * ``self.total_predictions``, ``self.total_errors``, ``self.late_labels``:
+      plain numbers;
+    * ``self.prometheus``: the all-time counters for ``GET /metrics``
+      (a ``metrics.PrometheusMetrics``); tell it about every request and label;
+    * ``self.lock``: a ``threading.Lock``; the server logs from several
+      threads, so hold it while you read or change the buffers or the
+      counters of ``self.prometheus`` (it shares this lock);
+    * ``self.clock``, ``self.process`` (a ``psutil.Process``, this one).
 
     >>> monitor = ModelMonitor(window_size=1000)
     >>> request_id = monitor.log_prediction([[0.1, 0.2], [0.3, 0.4]], [0, 1], latency_ms=3.2)
@@ -141,59 +242,65 @@ class ModelMonitor:
         latency_buckets_ms: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS_MS,
         labels: dict[str, str] | None = None,
     ) -> None:
-        """Check the arguments and allocate every buffer the monitor will ever need (see the class docstring).
+        """Check the arguments and make the buffers (given; see the class docstring).
 
         Raises ValidationError, naming the argument, when ``window_size`` or
         ``feature_window`` is not an ``int`` of at least 1 (a float such as
         ``10.0`` or a bool is refused: "must be a whole number"), ``window_s``
         is not a positive finite number of seconds, ``task`` is not
-        ``"classification"``, ``"regression"`` or None, or
-        ``latency_buckets_ms`` is not a non-empty, strictly increasing
-        sequence of positive numbers, or a key of ``labels`` is not a
-        Prometheus label name (letters, digits and ``_``, not starting with a
-        digit) or is one the monitor uses itself (``le``, ``quantile``,
-        ``error``).
-
-        A design that meets the cost and memory promises: numpy arrays of
-        ``window_size`` slots for the latencies, the times (s) and whether each
-        request succeeded, written as a ring (request number *i* writes slot
-        *i* % ``window_size``); a list of ``window_size`` slots for the
-        predictions waiting for their labels (by prediction id %
-        ``window_size``); arrays of ``feature_window`` slots for the input
-        rows (rows x features, allocated when the first row shows the width)
-        and for the labelled rows' outcomes; all-time counters (requests,
-        predictions, errors by type, late labels) and the Prometheus
-        histogram's bucket counts and latency sum. Take a first
-        ``psutil.Process().cpu_percent(None)`` reading here: psutil's first
-        reading is always 0.
+        ``"classification"``, ``"regression"`` or None, or, from
+        ``metrics.PrometheusMetrics``, ``latency_buckets_ms`` is not an
+        increasing sequence of positive numbers or a key of ``labels`` is
+        not a Prometheus label name ("label name 'model-name' must be ...").
 
         >>> ModelMonitor(window_size=0)
         Traceback (most recent call last):
         ...
         deployment.errors.ValidationError: ModelMonitor: window_size 0 must be a whole number, at least 1.
         """
-        raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.__init__(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-        )
+        feature_window = window_size if feature_window is None else feature_window
+        for name, value in (("window_size", window_size), ("feature_window", feature_window)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"ModelMonitor: {name} {value!r} must be a whole number, at least 1.")
+        if window_s is not None and (isinstance(window_s, bool) or not isinstance(window_s, (int, float))
+                                     or not 0 < window_s < math.inf):
+            raise ValidationError(f"ModelMonitor: window_s {window_s!r} must be a positive number of seconds.")
+        if task is not None and task not in TASKS:
+            raise ValidationError(f"ModelMonitor: task {task!r} must be one of {TASKS} or None.")
+        self.window_size, self.window_s, self.feature_window, self.task = window_size, window_s, feature_window, task
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.prometheus = PrometheusMetrics(labels, latency_buckets_ms, lock=self.lock)
+        self.requests: deque[tuple[float, float, bool]] = deque(maxlen=window_size)
+        self.rows = RowWindow(feature_window)
+        self.waiting: dict[int, Any] = {}
+        self.outcomes: deque[float] = deque(maxlen=feature_window)
+        self.total_predictions = 0
+        self.total_errors = 0
+        self.late_labels = 0
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)  # psutil's first reading is always 0: take it now
 
     def log_prediction(self, features: Any, prediction: Any, latency_ms: float) -> int:
-        """Log one successful request; return its prediction id (0, 1, 2, ... in order).
+        """Log one answered request; return its prediction id (0, 1, 2, ... in order).
 
         ``features`` is the request's input: one row (1-D, one value per
-        feature) or a batch (2-D, rows x features); every row is kept for
-        drift checks. ``prediction`` is what the model answered: a scalar,
-        or one value per row. It is kept (by reference, not copied) until
-        ``log_ground_truth`` joins its label or ``window_size`` newer
-        predictions push it out. ``latency_ms`` is the request's latency in
-        milliseconds, a number at least 0.
+        feature) or a batch (2-D, rows x features); ``self.rows.append``
+        keeps every row for drift checks. ``prediction`` is what the
+        model answered: a scalar, or one value per row; it waits in
+        ``self.waiting`` until ``log_ground_truth`` joins its label, or
+        until it is ``window_size`` predictions old (then drop it, so memory
+        stays bounded). ``latency_ms`` is the request's latency in
+        milliseconds. Count the request for Prometheus with
+        ``self.prometheus.count_prediction(latency_ms, rows)``.
 
-        Costs a few microseconds for a numpy row of the right width (more
-        for a list, which numpy must convert) and allocates nothing that
-        lasts. Raises ValidationError, and logs nothing, for a latency that is
-        not a number, negative, NaN or infinite (a message naming
-        ``latency_ms``), or features that are not numbers, not 1-D or 2-D,
-        rows with no values, or a width that differs from the first
-        request's (a message naming ``features``).
+        Raises ValidationError, and logs nothing, for a latency that is not
+        a finite number at least 0 (``check_latency``: a message naming
+        ``latency_ms``), or for features that are not numbers, not 1-D or
+        2-D, rows with no values, or rows whose width differs from the first
+        request's (``self.rows.append`` raises then, with a message naming
+        ``features``: call it before you change anything else). Costs a few
+        microseconds.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_prediction(np.array([1.0, 2.0]), 0.7, latency_ms=4.5)
@@ -203,17 +310,17 @@ class ModelMonitor:
             "Part 3 (monitoring): write ModelMonitor.log_prediction(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
         )
 
-    def log_error(self, latency_ms: float, error: BaseException | str) -> None:
+    def log_error(self, latency_ms: float, error: BaseException | type | str) -> None:
         """Log one failed request: how long it took (ms) and what went wrong.
 
         ``error`` is the exception raised (or its class), or a short name
-        for it; errors are counted by type name (``type(error).__name__``
-        for an exception, the string itself for a string), for Prometheus.
-        A failed request takes a slot in the window, so it counts in
-        ``error_rate`` and ``throughput_rps`` but not in the latency
-        percentiles, which describe the successful predictions. Raises
-        ValidationError, and logs nothing, for a latency that is not a finite
-        number at least 0, as ``log_prediction`` does.
+        for it. A failed request takes a place in the window, so it counts
+        in ``error_rate`` and ``throughput_rps``, but not in the latency
+        percentiles, which describe the answered requests. Count it for
+        Prometheus with ``self.prometheus.count_error(error_type)``, where
+        ``error_type`` is the exception's class name (``"ValueError"``), or
+        the string itself. Raises ValidationError, and logs nothing, for a
+        latency that ``check_latency`` refuses.
 
         >>> monitor = ModelMonitor()
         >>> monitor.log_error(0.8, ValueError("bad row"))
@@ -224,83 +331,38 @@ class ModelMonitor:
             "Part 3 (monitoring): write ModelMonitor.log_error(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
         )
 
-    def _log_request(self, latency_ms: float, now: float, ok: bool) -> None:
-        """Write one request into its ring slot and count it, folding a full ring into the histogram."""
+    def _expire(self, now: float) -> None:
+        """With ``window_s`` set, drop the requests logged more than ``window_s`` seconds before ``now``."""
         raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor._log_request(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-        )
-
-    def _store_rows(self, features: Any, now: float) -> None:
-        """Copy one row or a batch of rows into the rows' ring buffer."""
-        raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor._store_rows(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-        )
-
-    def _update_histogram(self) -> None:
-        """Add the successful requests logged since the last update to the all-time histogram."""
-        raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor._update_histogram(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-        )
-
-    def _window(self, now: float) -> np.ndarray:
-        """The slots of the requests in the window at time ``now`` (s), oldest first."""
-        raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor._window(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
-        )
-
-    def log_ground_truth(self, prediction_id: int, actual: Any) -> bool:
-        """Join the true answer to a logged prediction, once it is known (often hours later).
-
-        ``actual`` has the shape of that request's prediction (a scalar, or
-        one value per row). Each labelled row then counts in ``accuracy``
-        (classification: the share of rows predicted right) or ``mae``
-        (regression: mean absolute error) over the last ``feature_window``
-        labelled rows. Returns True when joined, and False when the
-        prediction is too old (``window_size`` newer predictions pushed it out;
-        counted in ``late_labels``): a label that arrives too late is
-        common in production, not a bug.
-
-        Raises ValidationError for an id that is not an ``int`` ("is not a
-        whole number": ``"0"`` and ``0.0`` are refused too), an id never
-        returned by ``log_prediction`` ("no prediction has id 7"), a
-        prediction that already has its label ("already"), or an ``actual``
-        whose shape differs from the prediction's ("shape"). The first label fixes ``task`` when the constructor
-        did not: classification when both prediction and label are whole
-        numbers, booleans or text (numpy dtype kinds ``b i u U S O``),
-        regression otherwise.
-
-        >>> monitor = ModelMonitor()
-        >>> request_id = monitor.log_prediction([1.0, 2.0], 3.0, latency_ms=1.0)
-        >>> monitor.log_ground_truth(request_id, 2.5)
-        True
-        >>> monitor.get_metrics()["mae"]
-        0.5
-        """
-        raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.log_ground_truth(). Read notebooks/03_monitoring_and_drift.ipynb, section '3. Labels that arrive late'. Check it with: make grade PART=3 SECTION=3"
+            "Part 3 (monitoring): write ModelMonitor._expire(). Read notebooks/03_monitoring_and_drift.ipynb, section '1. Logging requests: latency, throughput, errors'. Check it with: make grade PART=3 SECTION=1"
         )
 
     def get_metrics(self) -> dict[str, Any]:
         """The window's statistics, as a dict; an empty monitor gives zeros and None, never an error.
 
-        Keys:
+        The window is ``self.requests``, less (when ``window_s`` is set) the
+        requests logged more than ``window_s`` seconds before now, by
+        ``self.clock``. Keys (every one of ``metrics.WINDOW_METRICS``, and more):
 
         * ``avg_latency_ms``, ``p50_latency_ms``, ``p95_latency_ms``,
-          ``p99_latency_ms``, ``max_latency_ms``: over the successful
+          ``p99_latency_ms``, ``max_latency_ms``: over the answered
           requests in the window; percentiles are ``numpy.percentile``'s
           default (linear interpolation), so they can be checked exactly.
         * ``window_requests``, ``window_errors``: requests and failed
           requests in the window; ``error_rate`` = failed / all of them.
         * ``throughput_rps``: requests per second in the window: the
-          requests after the oldest one, divided by the seconds since it
-          (so it falls when traffic stops).
-        * ``total_predictions``, ``total_errors``: all time.
-        * ``accuracy`` (classification) or ``mae`` (regression): over the
-          last ``feature_window`` labelled rows; None until a label
-          arrives, and None for the other task. ``labelled_rows``: how many
-          rows that is; ``late_labels``: labels that came too late (all time).
-        * ``cpu_percent`` (this process, since the previous call; 100 is one
-          core) and ``memory_mb`` (its resident memory, MiB).
+          requests after the oldest one, divided by the seconds from the
+          oldest one to now (so it falls when traffic stops); 0.0 with
+          fewer than two requests.
+        * ``total_predictions``, ``total_errors``: answered and failed
+          requests, all time.
+        * ``accuracy`` (classification) or ``mae`` (regression): the mean of
+          ``self.outcomes``; None until a label arrives, and None for the
+          other task. ``labelled_rows``: how many outcomes that is;
+          ``late_labels``: labels that came too late (all time).
+        * ``cpu_percent``: ``self.process.cpu_percent(None)``, the CPU this
+          process used since the previous call (100 is one core);
+          ``memory_mb``: its resident memory, ``memory_info().rss``, in MiB.
 
         >>> ModelMonitor().get_metrics()["p95_latency_ms"]
         0.0
@@ -310,7 +372,7 @@ class ModelMonitor:
         )
 
     def recent_latencies_ms(self) -> np.ndarray:
-        """The latencies (ms) of the successful requests in the window, oldest first, for a histogram.
+        """The latencies (ms) of the answered requests in the window, oldest first, for a histogram.
 
         The same values ``get_metrics`` takes its percentiles from.
 
@@ -324,8 +386,42 @@ class ModelMonitor:
             "Part 3 (monitoring): write ModelMonitor.recent_latencies_ms(). Read notebooks/03_monitoring_and_drift.ipynb, section '2. Percentiles over time'. Check it with: make grade PART=3 SECTION=2"
         )
 
+    def log_ground_truth(self, prediction_id: int, actual: Any) -> bool:
+        """Join the true answer to a logged prediction, once it is known (often hours later).
+
+        ``actual`` has the shape of that request's prediction (a scalar, or
+        one value per row). Each labelled row adds its outcome to
+        ``self.outcomes``: classification compares prediction and label (1.0
+        right, 0.0 wrong), regression keeps the absolute error. Count them
+        for Prometheus: ``self.prometheus.count_classified(correct, wrong)``
+        or ``self.prometheus.count_scored(rows, absolute_error)`` (the sum of
+        the rows' absolute errors). Returns True when joined, and False when
+        the prediction is too old (``window_size`` newer predictions pushed it
+        out; count it in ``late_labels``): a label that arrives too late is
+        common in production, not a bug.
+
+        Raises ValidationError for an id that is not an ``int`` ("is not a
+        whole number": ``"0"`` and ``0.0`` are refused too), an id never
+        returned by ``log_prediction`` ("no prediction has id 7"), a
+        prediction that already has its label ("already"), or an ``actual``
+        whose shape differs from the prediction's ("shape"). The first
+        label fixes ``task`` when the constructor did not: classification
+        when both prediction and label are whole numbers, booleans or text
+        (numpy dtype kinds ``b i u U S O``), regression otherwise.
+
+        >>> monitor = ModelMonitor()
+        >>> request_id = monitor.log_prediction([1.0, 2.0], 3.0, latency_ms=1.0)
+        >>> monitor.log_ground_truth(request_id, 2.5)
+        True
+        >>> monitor.get_metrics()["mae"]
+        0.5
+        """
+        raise NotImplementedError(
+            "Part 3 (monitoring): write ModelMonitor.log_ground_truth(). Read notebooks/03_monitoring_and_drift.ipynb, section '3. Labels that arrive late'. Check it with: make grade PART=3 SECTION=3"
+        )
+
     def recent_features(self) -> np.ndarray:
-        """The input rows in the window, oldest first (rows x features), for a drift check.
+        """The input rows in the window, oldest first (rows x features), for a drift check (given).
 
         At most ``feature_window`` rows, and, when ``window_s`` is set, only
         those logged in the last ``window_s`` seconds. Before any row was
@@ -337,9 +433,9 @@ class ModelMonitor:
         array([[1., 2.],
                [3., 4.]])
         """
-        raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.recent_features(). Read notebooks/03_monitoring_and_drift.ipynb, section '5. Detecting data drift with the KS test'. Check it with: make grade PART=3 SECTION=5"
-        )
+        with self.lock:
+            since_s = None if self.window_s is None else self.clock() - self.window_s
+            return self.rows.recent(since_s)
 
     def detect_data_drift(
         self, new_data: Any, reference_data: Any, *, method: str = "ks", alpha: float = 0.05
@@ -348,69 +444,37 @@ class ModelMonitor:
         return detect_data_drift(new_data, reference_data, method=method, alpha=alpha)
 
     def to_prometheus(self) -> str:
-        """The metrics in the Prometheus text exposition format (version 0.0.4), for ``GET /metrics``.
+        """The all-time counters and latency histogram in Prometheus' text format (given: ``metrics.PrometheusMetrics``).
 
-        Prometheus scrapes this text every few seconds and computes rates and
-        percentiles itself, so it needs totals that only ever grow:
-
-        * ``model_prediction_latency_seconds``: a histogram of the latency of
-          every successful prediction since the start (seconds, Prometheus's
-          base unit): ``_bucket{le="0.005"}`` counts those that took at most
-          5 ms, up to ``le="+Inf"`` (all of them), then ``_sum`` and ``_count``;
-        * ``model_predictions_total`` and ``model_prediction_errors_total``
-          (one sample per error type, label ``error``): counters;
-        * gauges for the window: ``model_latency_window_milliseconds`` with a
-          ``quantile`` label (0.5, 0.95, 0.99), ``model_error_rate``,
-          ``model_throughput_rps``, ``model_accuracy`` or ``model_mae`` once
-          labels arrived, ``model_monitor_cpu_percent`` and
-          ``model_monitor_memory_bytes``.
-
-        The constructor's ``labels`` are added to every sample (before
-        ``le``, ``error`` or ``quantile``), with backslashes, double quotes
-        and newlines escaped. Each metric has ``# HELP`` and ``# TYPE`` lines;
-        whole numbers are written without a decimal point; the text ends
-        with a newline. ``prometheus_client.parser.text_string_to_metric_families``
-        must read it back.
-
-        >>> monitor = ModelMonitor(latency_buckets_ms=(5.0, 10.0), labels={"model": "cancer"})
-        >>> for latency_ms in (3.0, 7.5):
-        ...     _ = monitor.log_prediction([1.0], 0, latency_ms)
-        >>> monitor.log_error(2.0, "Timeout")
-        >>> print(monitor.to_prometheus())  # doctest: +ELLIPSIS
-        # HELP model_prediction_latency_seconds Latency of successful predictions, in seconds.
-        # TYPE model_prediction_latency_seconds histogram
-        model_prediction_latency_seconds_bucket{model="cancer",le="0.005"} 1
-        model_prediction_latency_seconds_bucket{model="cancer",le="0.01"} 2
-        model_prediction_latency_seconds_bucket{model="cancer",le="+Inf"} 2
-        model_prediction_latency_seconds_sum{model="cancer"} 0.0105
-        model_prediction_latency_seconds_count{model="cancer"} 2
-        # HELP model_predictions_total Successful predictions (requests) since the start.
-        # TYPE model_predictions_total counter
-        model_predictions_total{model="cancer"} 2
-        # HELP model_prediction_errors_total Failed requests since the start, by error type.
-        # TYPE model_prediction_errors_total counter
-        model_prediction_errors_total{model="cancer",error="Timeout"} 1
-        # HELP model_latency_window_milliseconds Latency percentiles over the window, in ms.
-        # TYPE model_latency_window_milliseconds gauge
-        model_latency_window_milliseconds{model="cancer",quantile="0.5"} 5.25
-        ...
-        model_error_rate{model="cancer"} 0.3333333333333333
-        ...
+        What ``GET /metrics`` returns: the metrics listed in
+        ``deployment.metrics``, with this monitor's labels, the same as the
+        server's stand-in renders. With several workers, the sum over all.
         """
-        raise NotImplementedError(
-            "Part 3 (monitoring): write ModelMonitor.to_prometheus(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'. Check it with: make grade PART=3 SECTION=4"
-        )
+        return self.prometheus.render()
 
 
-def _number(value: float) -> str:
-    """A sample value as Prometheus writes it: integers without a point, floats in full."""
+def histogram_quantile(quantile: float, buckets: Mapping[float, float]) -> float:
+    """Estimate a quantile from a Prometheus histogram's buckets, the way PromQL's ``histogram_quantile`` does.
+
+    ``buckets`` maps each bucket's upper bound ``le`` (a number; ``math.inf``
+    for ``+Inf``) to its cumulative count: how many observations were at
+    most ``le``, as in the ``_bucket`` samples of ``GET /metrics``, or the
+    increase of those counts between two scrapes (what ``rate()`` sees).
+    With ``n`` the ``+Inf`` count, the rank is ``quantile * n``; the answer
+    lies in the first bucket (in increasing ``le``) whose count is at least
+    the rank, interpolated linearly between that bucket's lower bound (the
+    previous ``le``, or 0 for the first bucket) and its ``le``, as if its
+    observations were spread evenly. If that bucket is ``+Inf``, the answer
+    is the largest finite ``le`` (nothing better is known). With no
+    observations the answer is NaN, as in Prometheus.
+
+    Raises ValidationError for a ``quantile`` outside [0, 1] ("quantile 1.5
+    must be between 0 and 1") or for ``buckets`` without a ``math.inf``
+    bound ("buckets need a +Inf bucket").
+
+    >>> histogram_quantile(0.5, {0.1: 10, 0.2: 30, math.inf: 40})  # rank 20: halfway through (0.1, 0.2]
+    0.15
+    """
     raise NotImplementedError(
-        "Part 3 (monitoring): write _number(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'. Check it with: make grade PART=3 SECTION=4"
-    )
-
-
-def _label_text(labels: dict[str, str]) -> str:
-    """``{a="1",b="x"}`` with backslashes, quotes and newlines escaped; empty without labels."""
-    raise NotImplementedError(
-        "Part 3 (monitoring): write _label_text(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'. Check it with: make grade PART=3 SECTION=4"
+        "Part 3 (monitoring): write histogram_quantile(). Read notebooks/03_monitoring_and_drift.ipynb, section '4. Metrics for Prometheus'. Check it with: make grade PART=3 SECTION=4"
     )

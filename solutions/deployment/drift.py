@@ -27,19 +27,15 @@ calls (no Python loop over rows):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import distributions
+from scipy import stats
 
 from .errors import ValidationError
-
-try:  # scipy's own exact routine, so exact p-values equal ks_2samp's to the last bit (scipy is pinned)
-    from scipy.stats._stats_py import _attempt_exact_2kssamp
-except ImportError:  # pragma: no cover - a future scipy may move it
-    _attempt_exact_2kssamp = None
 
 __all__ = [
     "DRIFT_METHODS", "PSI_THRESHOLD", "WASSERSTEIN_THRESHOLD",
@@ -59,50 +55,74 @@ WASSERSTEIN_THRESHOLD = 0.1
 PSI_EMPTY_BIN = 1e-4
 """The share used for a bin that holds no rows, so the PSI's logarithm stays finite."""
 
-MAX_EXACT_ROWS = 10_000
-"""Like scipy, compute exact KS p-values while both samples have at most this many rows."""
-
-CHUNK_VALUES = 4_000_000
-"""Sort at most this many values at a time, so memory stays bounded on wide, tall samples."""
+KS_EXACT_MAX_ROWS = 10_000
+"""``scipy.stats.ks_2samp`` computes exact p-values while both samples have at most this many rows."""
 
 
-def ks_p_values(statistics: np.ndarray, n_new: int, n_reference: int) -> np.ndarray:
-    """Two-sided p-values of KS statistics, computed exactly as ``scipy.stats.ks_2samp`` does.
+def ks_p_values(statistics: Any, n_new: int, n_reference: int) -> np.ndarray:
+    """Two-sided p-values of KS statistics, from scipy's public API: those ``scipy.stats.ks_2samp`` reports.
 
     ``statistics`` holds one KS statistic per feature, all from samples of
-    ``n_new`` and ``n_reference`` rows. Like scipy's ``method="auto"``, the
-    p-value is exact (counting lattice paths) while both samples have at
-    most ``MAX_EXACT_ROWS`` rows, and Smirnov's asymptotic distribution
-    otherwise. Features with the same statistic share one computation, so
-    50 features cost a handful of exact evaluations, not 50.
+    ``n_new`` and ``n_reference`` rows. The p-value ``ks_2samp`` reports
+    depends only on the statistic and the two sample sizes, and its
+    documentation says how: exact while both samples have at most
+    ``KS_EXACT_MAX_ROWS`` rows, else Smirnov's asymptotic distribution,
+    ``scipy.stats.kstwo`` with ``n = round(n1 * n2 / (n1 + n2))``.
+
+    * Asymptotic: ``kstwo.sf`` of every statistic at once.
+    * Exact: for each distinct statistic, ``ks_2samp`` itself, asked about
+      two samples of those sizes that have it: ``i`` zeros and
+      ``n_reference - i`` ones, against ``j`` zeros and ``n_new - j`` ones,
+      whose largest CDF gap is ``i / n_reference - j / n_new``. Features
+      with the same statistic share one call, and answers are remembered
+      (windows of one size against one reference meet the same statistics
+      again and again).
+
+    A statistic is a multiple of ``1 / lcm(n_new, n_reference)`` (each
+    empirical CDF moves in steps of one row); others are rounded to the
+    nearest multiple, as scipy does, and a value no two samples of these
+    sizes can have is a ValidationError.
 
     >>> float(ks_p_values(np.array([0.5]), 10, 10)[0])  # doctest: +ELLIPSIS
     0.167...
     """
     statistics = np.asarray(statistics, dtype=np.float64)
-    m, n = sorted([float(n_new), float(n_reference)], reverse=True)
-    asymptotic_n = np.round(m * n / (m + n))
-    if max(n_new, n_reference) > MAX_EXACT_ROWS:
-        return np.clip(distributions.kstwo.sf(statistics, asymptotic_n), 0.0, 1.0)
-    g = math.gcd(n_new, n_reference)
-    p_values = np.empty_like(statistics)
-    unique, inverse = np.unique(statistics, return_inverse=True)
-    for k, statistic in enumerate(unique):
-        p_values[inverse == k] = _exact_p_value(n_reference, n_new, g, float(statistic), asymptotic_n)
+    if max(n_new, n_reference) > KS_EXACT_MAX_ROWS:
+        m, n = sorted([float(n_new), float(n_reference)], reverse=True)
+        return np.clip(stats.kstwo.sf(statistics, np.round(m * n / (m + n))), 0.0, 1.0)
+    lcm = math.lcm(n_new, n_reference)
+    steps = np.rint(statistics * lcm).astype(np.int64)  # statistic = steps / lcm
+    p_values = np.empty(statistics.shape)
+    for step in np.unique(steps):
+        p_values[steps == step] = _ks_p_value(int(step), n_new, n_reference)
     return p_values
 
 
-def _exact_p_value(n1: int, n2: int, g: int, statistic: float, asymptotic_n: float) -> float:
-    """scipy's exact two-sided p-value for one statistic, falling back to the asymptotic one as scipy does."""
-    if _attempt_exact_2kssamp is None:  # a scipy without the routine: close, but not bit-identical
-        return float(np.clip(distributions.kstwo.sf(statistic, asymptotic_n), 0.0, 1.0))
-    success, d, prob = _attempt_exact_2kssamp(n1, n2, g, statistic, "two-sided")
-    if not success:
-        prob = distributions.kstwo.sf(d, asymptotic_n)
-    return float(np.clip(prob, 0.0, 1.0))
+@functools.lru_cache(maxsize=10_000)
+def _ks_p_value(step: int, n_new: int, n_reference: int) -> float:
+    """``ks_2samp``'s p-value for the statistic ``step / lcm``; remembered, as it depends on nothing else."""
+    reference, new = _samples_with_gap(step, n_new, n_reference)
+    return float(stats.ks_2samp(reference, new).pvalue)
 
 
-### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
+def _samples_with_gap(step: int, n_new: int, n_reference: int) -> tuple[np.ndarray, np.ndarray]:
+    """Samples of 0s and 1s, of ``n_reference`` and ``n_new`` values, whose KS statistic is ``step / lcm``."""
+    lcm = math.lcm(n_new, n_reference)
+    per_reference_row, per_new_row = lcm // n_reference, lcm // n_new
+    # i / n_reference - j / n_new = step / lcm, that is i * per_reference_row - step = j * per_new_row
+    i = np.arange(n_reference + 1, dtype=np.int64)
+    j_steps = i * per_reference_row - step
+    possible = (j_steps >= 0) & (j_steps % per_new_row == 0) & (j_steps <= n_new * per_new_row)
+    if not possible.any():
+        raise ValidationError(
+            f"ks_p_values: no samples of {n_reference} and {n_new} rows have a KS statistic of {step / lcm!r}."
+        )
+    i_zeros = int(np.argmax(possible))
+    j_zeros = int(j_steps[i_zeros] // per_new_row)
+    return (np.repeat([0.0, 1.0], [i_zeros, n_reference - i_zeros]),
+            np.repeat([0.0, 1.0], [j_zeros, n_new - j_zeros]))
+
+
 def _as_sample(data: Any, label: str) -> np.ndarray:
     """One sample as a finite 2-D float array (rows x features); ``label`` names it in errors."""
     try:
@@ -121,10 +141,27 @@ def _as_sample(data: Any, label: str) -> np.ndarray:
     return array
 
 
-def _as_samples(
+def check_samples(
     new_data: Any, reference_data: Any, new_label: str = "new_data"
 ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """Both samples as finite 2-D float arrays of the same width, and the feature names."""
+    """Both samples as finite 2-D float arrays of the same width, and the feature names (given).
+
+    A 1-D sample is one feature. The names are the reference's DataFrame
+    columns, else 0, 1, 2, ... Raises ValidationError, with a message
+    naming the sample (``new_label`` for the first one) and the row and
+    column of a bad value, for samples that are not 1-D or 2-D arrays of
+    numbers, have different feature counts or fewer than 2 rows, hold NaN
+    or infinite values, or are two DataFrames whose columns differ. For
+    example: ``Drift check: new_data must be a 2-D array of numbers``
+    (text), ``Drift check: reference_data must be 2-D (rows x features),
+    got 3-D``, ``Drift check: new_data has 1 rows; at least 2 are needed``,
+    ``Drift check: new_data[0, 1] is nan, not a finite number``,
+    ``Drift check: new_data has 3 features but reference_data has 4``.
+
+    >>> new, reference, names = check_samples([1.0, 2.0, 3.0], [[0.0], [1.0]])
+    >>> new.shape, names
+    ((3, 1), [0])
+    """
     new, reference = _as_sample(new_data, new_label), _as_sample(reference_data, "reference_data")
     if isinstance(new_data, pd.DataFrame) and isinstance(reference_data, pd.DataFrame) \
             and list(new_data.columns) != list(reference_data.columns):
@@ -140,35 +177,6 @@ def _as_samples(
     return new, reference, list(names)
 
 
-def _sorted_columns(sample: np.ndarray) -> np.ndarray:
-    """The sample transposed to features x rows, each feature's values sorted (contiguous, so fast)."""
-    columns = np.array(sample.T, order="C")  # a copy we may sort in place
-    columns.sort(axis=1)
-    return columns
-
-
-def _merged_cdf_gaps(new: np.ndarray, reference: np.ndarray):
-    """For blocks of features: both samples merged and sorted, and the ECDF gap at each value.
-
-    Yields ``(columns, values, gaps)``: for the features in the slice
-    ``columns``, ``values[f]`` holds both samples' values of feature f in
-    increasing order and ``gaps[f, i] = F_ref - F_new`` counting the rows up
-    to position i. Inside a run of tied values the gap is not a real one,
-    but the width between tied values is 0, so areas are right.
-    """
-    n_ref, n_new = len(reference), len(new)
-    width = max(1, CHUNK_VALUES // (n_ref + n_new))
-    for start in range(0, reference.shape[1], width):
-        columns = slice(start, start + width)
-        both = np.concatenate([_sorted_columns(reference[:, columns]), _sorted_columns(new[:, columns])], axis=1)
-        order = np.argsort(both, axis=1, kind="stable")  # two sorted runs per row: timsort merges them
-        values = np.take_along_axis(both, order, axis=1)
-        from_reference = np.cumsum(order < n_ref, axis=1)  # reference rows up to here
-        from_new = np.arange(1, n_ref + n_new + 1) - from_reference
-        yield columns, values, from_reference / n_ref - from_new / n_new
-### END SOLUTION
-
-
 def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
     """The two-sample Kolmogorov-Smirnov statistic of every feature, at once.
 
@@ -182,23 +190,17 @@ def ks_statistics(new_data: Any, reference_data: Any) -> np.ndarray:
     largest one is among those. Equal to
     ``scipy.stats.ks_2samp(reference[:, j], new[:, j]).statistic`` to 1e-12.
 
-    Raises ValidationError, with a message naming the sample (and the row
-    and column of a bad value), for samples that are not 1-D or 2-D arrays
-    of numbers, have different feature counts or fewer than 2 rows, hold
-    NaN or infinite values, or are two DataFrames whose columns differ. The
-    messages read, for example: ``Drift check: new_data must be a 2-D array
-    of numbers`` (text), ``Drift check: reference_data must be 2-D`` (None,
-    or 3-D), ``Drift check: new_data has 1 rows; at least 2 are needed``,
-    ``Drift check: new_data[0, 1] is nan, not a finite number``,
-    ``Drift check: new_data has 3 features but reference_data has 4``.
+    Raises ValidationError for bad samples: check them with ``check_samples``
+    (given), whose docstring lists the messages.
 
     >>> ks_statistics([[0.0], [1.0]], [[2.0], [3.0]])
     array([1.])
     """
-    ### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
-    new, reference, _ = _as_samples(new_data, reference_data)
+    ### BEGIN SOLUTION part=3 section="6. Detecting data drift with the KS test"
+    new, reference, _ = check_samples(new_data, reference_data)
     n_new, n_ref = len(new), len(reference)
-    new_sorted, ref_sorted = _sorted_columns(new), _sorted_columns(reference)
+    # features x rows, each feature's values sorted (a C-order copy, so each feature is contiguous)
+    new_sorted, ref_sorted = np.sort(new.T.copy(), axis=1), np.sort(reference.T.copy(), axis=1)
     # At the i-th smallest reference value, F_ref is at least (i + 1) / n_ref: exactly that at the
     # last of a run of ties, less before it, so the largest gap is still read right.
     ref_steps = np.arange(1, n_ref + 1) / n_ref
@@ -224,14 +226,14 @@ def psi_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     Rule of thumb: below 0.1 stable, 0.1 to 0.2 a moderate shift, above 0.2
     (``PSI_THRESHOLD``) drift.
 
-    Raises ValidationError on bad samples, as ``ks_statistics`` does.
+    Raises ValidationError on bad samples (``check_samples``), as ``ks_statistics`` does.
 
     >>> reference = np.arange(1000.0)
     >>> float(psi_scores(reference, reference)[0])
     0.0
     """
-    ### BEGIN SOLUTION part=3 section="6. PSI and Wasserstein: how far, not just whether"
-    new, reference, _ = _as_samples(new_data, reference_data)
+    ### BEGIN SOLUTION part=3 section="7. PSI and Wasserstein: how far, not just whether"
+    new, reference, _ = check_samples(new_data, reference_data)
     edges = np.quantile(reference, np.linspace(0.1, 0.9, 9), axis=0)  # 9 x features
 
     def shares(sample: np.ndarray) -> np.ndarray:
@@ -259,21 +261,25 @@ def wasserstein_scores(new_data: Any, reference_data: Any) -> np.ndarray:
     moved by a tenth of a standard deviation on average, the drift threshold
     ``WASSERSTEIN_THRESHOLD``. Equal to
     ``scipy.stats.wasserstein_distance(reference[:, j], new[:, j]) / reference[:, j].std()``
-    to 1e-9. Computed for all features at once: merge the two sorted
-    samples, and between consecutive values the area is the width times the
-    gap between the two empirical CDFs there.
+    to 1e-9. Sort each feature's values once: between two consecutive
+    values of both samples merged, both empirical CDFs are flat, so the area
+    there is the width times the gap between them.
 
-    Raises ValidationError on bad samples, as ``ks_statistics`` does.
+    Raises ValidationError on bad samples (``check_samples``), as ``ks_statistics`` does.
 
     >>> float(wasserstein_scores([[1.0], [2.0]], [[0.0], [1.0]])[0])  # moved by 1, std 0.5
     2.0
     """
-    ### BEGIN SOLUTION part=3 section="6. PSI and Wasserstein: how far, not just whether"
-    new, reference, _ = _as_samples(new_data, reference_data)
+    ### BEGIN SOLUTION part=3 section="7. PSI and Wasserstein: how far, not just whether"
+    new, reference, _ = check_samples(new_data, reference_data)
+    new_sorted, ref_sorted = np.sort(new.T.copy(), axis=1), np.sort(reference.T.copy(), axis=1)
     distances = np.empty(reference.shape[1])
-    for columns, values, gaps in _merged_cdf_gaps(new, reference):
-        # Between consecutive sorted values the gap is constant: area = |gap| x width.
-        distances[columns] = np.sum(np.abs(gaps[:, :-1]) * np.diff(values, axis=1), axis=1)
+    for j in range(reference.shape[1]):
+        values = np.sort(np.concatenate([ref_sorted[j], new_sorted[j]]))
+        # Between consecutive values both CDFs are flat: the area there is |gap| x width.
+        ref_cdf = np.searchsorted(ref_sorted[j], values[:-1], side="right") / len(reference)
+        new_cdf = np.searchsorted(new_sorted[j], values[:-1], side="right") / len(new)
+        distances[j] = np.sum(np.abs(ref_cdf - new_cdf) * np.diff(values))
     return distances / np.maximum(reference.std(axis=0), 1e-3)
     ### END SOLUTION
 
@@ -307,20 +313,23 @@ def detect_data_drift(
     ``p_value`` is None for the methods that have none. ``threshold`` is
     what each feature was held against: ``alpha / n_features`` for a p-value
     (KS), else the method's constant. ``is_drift`` is True when any feature
-    drifted. Raises ValidationError for an unknown method,
-    an ``alpha`` that is not a number strictly between 0 and 1, or bad
-    samples (as ``ks_statistics``).
+    drifted. Raises ValidationError for an unknown method ("Drift check:
+    method 'chi2' is not one of ('ks', 'psi', 'wasserstein')."), an
+    ``alpha`` that is not a number strictly between 0 and 1 ("Drift check:
+    alpha 1.5 must be a number strictly between 0 and 1."), each value
+    written as ``repr`` shows it (``method None``, ``alpha '0.05'``), or
+    bad samples (``check_samples``).
 
     >>> rng = np.random.default_rng(1)
     >>> detect_data_drift(rng.normal(size=(500, 2)), rng.normal(size=(500, 2)))["is_drift"]
     False
     """
-    ### BEGIN SOLUTION part=3 section="5. Detecting data drift with the KS test"
+    ### BEGIN SOLUTION part=3 section="6. Detecting data drift with the KS test"
     if method not in DRIFT_METHODS:
         raise ValidationError(f"Drift check: method {method!r} is not one of {DRIFT_METHODS}.")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
         raise ValidationError(f"Drift check: alpha {alpha!r} must be a number strictly between 0 and 1.")
-    new, reference, names = _as_samples(new_data, reference_data)
+    new, reference, names = check_samples(new_data, reference_data)
     p_values: list[float | None]
     if method == "ks":
         statistics = ks_statistics(new, reference)
@@ -373,11 +382,12 @@ def drift_over_time(
     notebook's drift chart.
 
     Raises ValidationError when ``window`` is not an ``int`` of at least 2
-    (``100.0`` is refused: "window 100.0 must be a whole number") or the
-    stream has "fewer than one window" of rows, ``step`` is not an ``int``
-    of at least 1, ``feature_names`` has the wrong length ("1 feature names
-    for 2 features"), or the stream or the reference is bad as in
-    ``ks_statistics``, the stream named ``stream`` ("stream has 3 features
+    ("window 1 must be a whole number of rows, at least 2"; ``100.0`` is
+    refused too: "window 100.0 ...") or the stream has "fewer than one
+    window" of rows, ``step`` is not an ``int`` of at least 1 ("step 0 must
+    be a whole number of rows, at least 1"), ``feature_names`` has the
+    wrong length ("1 feature names for 2 features"), or the stream or the reference is bad
+    (``check_samples``, the stream named ``stream``: "stream has 3 features
     but reference_data has 2"), all checked before the first window.
 
     >>> rng = np.random.default_rng(0)
@@ -385,13 +395,13 @@ def drift_over_time(
     >>> table["start"].tolist(), table["is_drift"].tolist()
     ([0, 100, 200], [False, False, False])
     """
-    ### BEGIN SOLUTION part=3 section="7. Drift over time"
+    ### BEGIN SOLUTION part=3 section="8. Drift over time"
     step = window if step is None else step
     if isinstance(window, bool) or not isinstance(window, int) or window < 2:
         raise ValidationError(f"drift_over_time: window {window!r} must be a whole number of rows, at least 2.")
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ValidationError(f"drift_over_time: step {step!r} must be a whole number of rows, at least 1.")
-    rows, reference, names = _as_samples(stream, reference_data, new_label="stream")  # bad input fails before any window
+    rows, reference, names = check_samples(stream, reference_data, new_label="stream")  # bad input fails before any window
     if len(rows) < window:
         raise ValidationError(f"drift_over_time: the stream has {len(rows)} rows, fewer than one window of {window}.")
     names = [str(name) for name in (names if feature_names is None else feature_names)]
