@@ -129,8 +129,10 @@ def test_recorder_prometheus_text_parses():
     recorder.log_error(3.0, RateLimitError("slow", 1))
     recorder.log_error(3.0, 'odd "type"')
     families = {f.name: f for f in text_string_to_metric_families(recorder.to_prometheus())}
-    assert families["deployment_predictions"].samples[0].value == 1
-    errors = {s.labels["type"]: s.value for s in families["deployment_errors"].samples}
+    requests = {s.name: s.value for s in families["model_requests"].samples}
+    assert requests["model_requests_total"] == 3
+    errors = {s.labels["error_type"]: s.value for s in families["model_request_errors"].samples
+              if s.name.endswith("_total")}
     assert errors == {"RateLimitError": 1, 'odd "type"': 1}
 
 
