@@ -968,10 +968,10 @@ class TestShadowMode:
             def predict(self, X):
                 return np.asarray(X, dtype=float)[:, 0] + self.delta
 
-        within = ShadowDeployment(Plus(0.0), Plus(0.05), atol=0.1)
+        within = ShadowDeployment(Plus(0.0), Plus(0.01), atol=0.02)
         within.predict([[1.0], [2.0]])
-        beyond = ShadowDeployment(Plus(0.0), Plus(0.15), atol=0.1)
+        beyond = ShadowDeployment(Plus(0.0), Plus(0.03), atol=0.02)
         beyond.predict([[1.0], [2.0]])
-        exact = ShadowDeployment(Plus(0.0), Plus(0.05))
+        exact = ShadowDeployment(Plus(0.0), Plus(0.01))
         exact.predict([[1.0], [2.0]])
         assert (within.agreement_rate(), beyond.agreement_rate(), exact.agreement_rate()) == (1.0, 0.0, 0.0)
