@@ -83,11 +83,12 @@ def user_bucket(user_id: str | int, salt: str = "") -> float:
     ``salt`` per experiment reshuffles users, so the users in one test's
     treatment group are not always the same ones in the next.
 
-    A user id is a non-empty string or an integer (Python's or numpy's;
-    ``7`` and ``"7"`` are the same user). Anything else is refused with a
-    ValidationError ("A user id must be a non-empty string or an integer,
-    got None."): every request without an id would otherwise share the
-    bucket of ``"None"``, and ``1.0`` and ``1`` would be different users.
+    A user id is a non-empty string or an integer (Python's or numpy's,
+    but not a bool; ``7`` and ``"7"`` are the same user). Anything else is
+    refused with a ValidationError ("A user id must be a non-empty string
+    or an integer, got None."): every request without an id would
+    otherwise share the bucket of ``"None"``, and ``1.0`` and ``1`` would
+    be different users.
 
     >>> user_bucket("alice")
     0.98495...
