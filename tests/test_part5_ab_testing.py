@@ -56,9 +56,7 @@ V2 = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(C=0.1))
     CANCER.X_train, CANCER.y_train)  # "v2.0.0": about 96% right
 USERS = [f"user-{i}" for i in range(20_000)]
 
-
-def _marks(section: int) -> list[pytest.MarkDecorator]:
-    return [pytest.mark.part5, getattr(pytest.mark, f"section{section}")]
+pytestmark = pytest.mark.part5  # and each class below carries the section of the notebook it checks
 
 
 class Constant:
@@ -97,7 +95,7 @@ BAD_WEIGHTS = {  # for variants "a" and "b"
 class TestRoutingUsersToVersions:
     """2. Routing users to versions: ``user_bucket``, ``TrafficRouter.set_weights`` and ``route``."""
 
-    pytestmark = _marks(2)
+    pytestmark = pytest.mark.section2
 
     def test_user_bucket_is_the_documented_blake2b_hash(self):
         # Any server, in any language, can route the same way from the docstring alone.
@@ -307,7 +305,7 @@ class TestRoutingUsersToVersions:
 class TestRecordingOutcomes:
     """3. Recording outcomes: ``VariantStats.add`` and ``ABTest.record_many``."""
 
-    pytestmark = _marks(3)
+    pytestmark = pytest.mark.section3
 
     def test_variant_stats_of_batches_equal_the_stats_of_all_values(self):
         values = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0])
@@ -392,7 +390,7 @@ class TestRecordingOutcomes:
 class TestDecidingWithASignificanceTest:
     """4. Deciding with a significance test: ``two_proportion_ztest``, ``welch_ttest``, ``ABTest.result``."""
 
-    pytestmark = _marks(4)
+    pytestmark = pytest.mark.section4
 
     @pytest.mark.parametrize("x_t, n_t, x_c, n_c", [
         (120, 1000, 100, 1000), (5, 40, 9, 37), (4_980, 50_000, 4_700, 49_000), (1, 3, 0, 5),
@@ -557,7 +555,7 @@ class TestDecidingWithASignificanceTest:
 class TestHowManyUsersYouNeed:
     """5. How many users you need: ``required_sample_size``."""
 
-    pytestmark = _marks(5)
+    pytestmark = pytest.mark.section5
 
     @pytest.mark.parametrize("p1, mde, alpha, power", [
         (0.10, 0.02, 0.05, 0.8), (0.05, 0.01, 0.05, 0.9), (0.30, -0.05, 0.01, 0.8), (0.5, 0.1, 0.1, 0.95),
@@ -593,7 +591,7 @@ def _simulate(seed=0, n_users=20_000, **kwargs):
 class TestSimulatingTheABTest:
     """6. Simulating the A/B test: ``simulate_ab_test``."""
 
-    pytestmark = _marks(6)
+    pytestmark = pytest.mark.section6
 
     def test_simulation_is_reproducible_from_its_seed(self):
         test_a, log_a = _simulate(seed=7)
@@ -724,7 +722,7 @@ def _metrics(base_errors=0.0, base_p95=10.0, cand_errors=0.0, cand_p95=10.0):
 class TestCanaryRollout:
     """7. Canary rollout: ``CanaryRollout.guardrail_breach`` and ``check``."""
 
-    pytestmark = _marks(7)
+    pytestmark = pytest.mark.section7
 
     def test_guardrail_breach_of_the_error_rate_reads_as_documented(self):
         rollout, _, _, _ = _canary()
@@ -867,7 +865,7 @@ class TestCanaryRollout:
 class TestShadowMode:
     """8. Shadow mode: ``ShadowDeployment.predict``."""
 
-    pytestmark = _marks(8)
+    pytestmark = pytest.mark.section8
 
     def test_shadow_predictions_are_never_returned(self):
         primary, shadow = Constant(0), Constant(99)
