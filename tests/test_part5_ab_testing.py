@@ -958,6 +958,15 @@ class TestShadowMode:
         assert len(serving.log) == 2 and [record["rows"] for record in serving.log] == [4, 5]
         assert serving.summary() == {"requests": 5, "rows": 15, "agreement_rate": 1.0, "shadow_errors": 0}
 
+    def test_shadow_returns_a_regressions_numbers_exactly(self):
+        class Probability:  # a model that answers numbers, like a regression
+            def predict(self, X):
+                return V2.predict_proba(X)[:, 1]
+
+        serving = ShadowDeployment(Probability(), Constant(0.5), atol=0.1)
+        answer = serving.predict(CANCER.X_test[:20])
+        assert answer.tolist() == V2.predict_proba(CANCER.X_test[:20])[:, 1].tolist()
+
     def test_shadow_agreement_for_numbers_uses_a_tolerance(self):
         class Plus:
             def __init__(self, delta):
