@@ -46,38 +46,54 @@ def simulate_ab_test(
     first is the control, the second the treatment. ``X`` and ``y`` are
     held-out rows and their true labels. ``weights`` defaults to 50/50.
 
-    The steps, every random number from ``rng = np.random.default_rng(seed)``:
+    Every random number comes from ``rng = np.random.default_rng(seed)``,
+    drawn in this order, so the same seed gives the same result, row for
+    row, on every machine:
 
-    1. draw each user's held-out row, ``rng.integers(0, len(X), n_users)``,
-       and one uniform number per user, ``rng.random(n_users)``;
-    2. route user ``i`` (id ``"user-{i}"``) with a ``TrafficRouter`` salted
-       ``"sim-{seed}"``, under a tqdm bar over the users (on stderr) when
-       ``progress`` is true;
-    3. predict per version in batches of ``batch_size`` rows (one
-       ``predict`` call per batch, not per user);
+    1. each user's held-out row, ``rng.integers(0, len(X), n_users)``,
+       then one uniform number per user, ``rng.random(n_users)``;
+    2. user ``i`` (id ``"user-{i}"``) is routed by ``router``, the
+       ``TrafficRouter`` salted ``"sim-{seed}"`` made for you above (with
+       a tqdm bar over the users, on stderr, when ``progress`` is true);
+    3. each version predicts its users' rows in batches of ``batch_size``
+       rows (one ``predict`` call per batch, never one per user: that is
+       what makes 100,000 users take about a second);
     4. a prediction equal to the row's label is correct; the user converts
        when their uniform number is below ``conversion_if_correct`` (right)
        or ``conversion_if_wrong`` (wrong).
 
-    So the same seed gives the same result, row for row.
-
     Returns ``(test, log)``: the ``ABTest`` (metric ``"conversion"``, the
     first variant as control and the second as treatment, with ``alpha``
-    and ``min_samples``) with every outcome recorded, and a DataFrame with one
-    row per user in arrival order: ``user_id`` (str), ``variant`` (str),
-    ``row`` (int, into ``X``), ``prediction``, ``correct`` (bool) and
-    ``converted`` (0 or 1).
+    and ``min_samples``) with every outcome recorded, and a DataFrame with
+    one row per user in arrival order: ``user_id`` (str), ``variant``
+    (str), ``row`` (int, into ``X``), ``prediction``, ``correct`` (bool)
+    and ``converted`` (0 or 1).
 
     Raises ValidationError for other than two variants, ``X`` not 2-D or
     not matching ``y``, ``n_users`` or ``batch_size`` not a positive
     integer, a conversion probability outside [0, 1], or bad ``weights``
     (as ``TrafficRouter``).
 
-    >>> test, log = simulate_ab_test({"v1.1.0": v1, "v2.0.0": v2}, data.X_test, data.y_test,
-    ...                              n_users=110_000, min_samples=53_729, seed=0, progress=False)
-    >>> test.result().decision
-    'ship treatment'
+    >>> test, log = simulate_ab_test({"v1.1.0": v1, "v2.0.0": v2}, X_test, y_test, n_users=2_000, progress=False)
+    >>> log.columns.tolist()
+    ['user_id', 'variant', 'row', 'prediction', 'correct', 'converted']
+    >>> test.counts()
+    {'v1.1.0': 992, 'v2.0.0': 1008}
     """
+    names = list(variants)
+    if len(names) != 2:
+        raise ValidationError(f"simulate_ab_test compares exactly two variants, got {names}.")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or len(X) == 0 or len(X) != len(y):
+        raise ValidationError(f"simulate_ab_test needs X 2-D with one label in y per row; got X {X.shape} and y {y.shape}.")
+    for name, count in (("n_users", n_users), ("batch_size", batch_size)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValidationError(f"simulate_ab_test {name} must be a positive integer, got {count!r}.")
+    for name, rate in (("conversion_if_correct", conversion_if_correct), ("conversion_if_wrong", conversion_if_wrong)):
+        if not 0 <= rate <= 1:
+            raise ValidationError(f"simulate_ab_test {name} must be a probability in [0, 1], got {rate}.")
+    weights = {name: 0.5 for name in names} if weights is None else weights
+    router = TrafficRouter(variants, weights, salt=f"sim-{seed}")
     raise NotImplementedError(
         "Part 5 (A/B testing): write simulate_ab_test(). Read notebooks/05_ab_testing.ipynb, section '6. Simulating the A/B test'. Check it with: make grade PART=5 SECTION=6"
     )

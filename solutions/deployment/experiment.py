@@ -44,14 +44,29 @@ METRICS = ("conversion", "numeric")
 """The kinds of outcome an ``ABTest`` records."""
 
 
+def _interval(center: float, half_width: float) -> tuple[float, float]:
+    """``(center - half_width, center + half_width)`` as two floats: a confidence interval."""
+    return (float(center - half_width), float(center + half_width))
+
+
+def _check_fraction(where: str, name: str, value: float) -> None:
+    """Refuse (ValidationError) a ``value`` that is not strictly between 0 and 1 (NaN included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value < 1:
+        raise ValidationError(f"{where}: {name} must be between 0 and 1, got {value!r}.")
+
+
 @dataclass
 class VariantStats:
-    """Running summary of one variant's outcomes: count, mean, and M2.
+    """Running summary of one variant's outcomes: ``count``, ``mean``, and ``m2``.
 
     ``m2`` is the sum of squared deviations from the mean, so the sample
-    variance is ``m2 / (count - 1)``. ``add`` folds in a batch of values
-    with Chan et al.'s update of Welford's method: exact enough to match
-    numpy on the raw values to about 1e-12, in constant memory.
+    variance is ``m2 / (count - 1)``. The outcomes themselves are never
+    kept: memory stays constant however many users take part.
+
+    >>> summary = VariantStats()
+    >>> summary.add([1.0, 2.0]); summary.add(6.0)
+    >>> summary.count, summary.mean, summary.variance
+    (3, 3.0, 7.0)
     """
 
     count: int = 0
@@ -66,20 +81,19 @@ class VariantStats:
     def add(self, values: Any) -> None:
         """Fold a batch of values (a number or a 1-D array) into the summary.
 
-        Summarise the batch first (``n_b``, ``mean_b``, ``m2_b`` with
-        numpy), then merge it into the running ``(n_a, mean_a, m2_a)``::
+        Summarise the batch with numpy (its count ``n_b``, mean ``mean_b``
+        and ``m2_b``), then merge it into the running ``(n_a, mean_a,
+        m2_a)`` with Chan et al.'s update of Welford's method::
 
             n     = n_a + n_b
             delta = mean_b - mean_a
             mean  = mean_a + delta * n_b / n
             m2    = m2_a + m2_b + delta**2 * n_a * n_b / n
 
-        An empty batch changes nothing.
-
-        >>> summary = VariantStats()
-        >>> summary.add([1.0, 2.0]); summary.add(6.0)
-        >>> summary.count, summary.mean, summary.variance
-        (3, 3.0, 7.0)
+        It matches numpy on all the raw values to about 1e-12, where
+        summing values and their squares would lose digits (the variance
+        of numbers near 1e6 is then the small difference of two huge
+        sums). An empty batch changes nothing.
         """
         ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         values = np.atleast_1d(np.asarray(values, dtype=np.float64))
@@ -107,11 +121,15 @@ def two_proportion_ztest(
         z = (x_t/n_t - x_c/n_c) / sqrt(p (1 - p) (1/n_t + 1/n_c))
         p_value = 2 * (1 - Phi(|z|))
 
-    The same numbers as ``proportions_ztest([x_t, x_c], [n_t, n_c])`` in
+    with ``Phi`` the standard normal CDF (``scipy.stats.norm``). The same
+    numbers as ``proportions_ztest([x_t, x_c], [n_t, n_c])`` in
     statsmodels. When every user in both groups has the same outcome (all
     0 or all 1) there is no variation and no difference: ``(0.0, 1.0)``.
     Raises ValidationError unless each count of users is an integer >= 1
-    and each count of successes an integer from 0 to its count of users.
+    and each count of successes an integer from 0 to its count of users
+    (a bool is not a count), naming the group: "two_proportion_ztest needs
+    0 <= successes <= users and users >= 1 (integers) for the control, got
+    11 of 10."
 
     >>> two_proportion_ztest(120, 1000, 100, 1000)
     (1.4293..., 0.1529...)
@@ -119,16 +137,15 @@ def two_proportion_ztest(
     ### BEGIN SOLUTION part=5 section="4. Deciding with a significance test"
     for group, successes, n in (("treatment", successes_treatment, n_treatment),
                                 ("control", successes_control, n_control)):
-        counts = (successes, n)
-        if any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in counts) or not 0 <= successes <= n or n < 1:
+        integers = all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in (successes, n))
+        if not integers or not 0 <= successes <= n or n < 1:
             raise ValidationError(f"two_proportion_ztest needs 0 <= successes <= users and users >= 1 "
                                   f"(integers) for the {group}, got {successes} of {n}.")
-    rate_t, rate_c = successes_treatment / n_treatment, successes_control / n_control
     pooled = (successes_treatment + successes_control) / (n_treatment + n_control)
     standard_error = math.sqrt(pooled * (1 - pooled) * (1 / n_treatment + 1 / n_control))
     if standard_error == 0:
         return 0.0, 1.0
-    z = (rate_t - rate_c) / standard_error
+    z = (successes_treatment / n_treatment - successes_control / n_control) / standard_error
     return z, float(2 * stats.norm.sf(abs(z)))
     ### END SOLUTION
 
@@ -146,12 +163,13 @@ def welch_ttest(
         df = (a + b)^2 / (a^2/(n_t - 1) + b^2/(n_c - 1))     (Welch-Satterthwaite)
         p_value = 2 * (1 - T_df(|t|))
 
-    The same numbers as ``scipy.stats.ttest_ind(treatment, control,
-    equal_var=False)`` (and ``scipy.stats.ttest_ind_from_stats`` given
-    standard deviations and ``equal_var=False``). Each group needs at
-    least two values (else ValidationError). When both variances are 0,
-    df is NaN and the answer is certain: ``(0.0, nan, 1.0)`` for equal
-    means, else ``(+-inf, nan, 0.0)``.
+    with ``T_df`` Student's t CDF (``scipy.stats.t``). The same numbers as
+    ``scipy.stats.ttest_ind(treatment, control, equal_var=False)``. Each
+    group needs at least two values (else ValidationError: "welch_ttest
+    needs at least two values in each group, got 1 (treatment) and 10
+    (control)."). When both
+    variances are 0, df is NaN and the answer is certain: ``(0.0, nan,
+    1.0)`` for equal means, else ``(+-inf, nan, 0.0)``.
 
     >>> welch_ttest(10.5, 4.0, 40, 10.0, 25.0, 25)
     (0.4767..., 28.86..., 0.6371...)
@@ -177,10 +195,11 @@ def required_sample_size(
 
     ``baseline_rate`` is the control's rate (0.10 for 10%);
     ``minimum_detectable_effect`` is the smallest *absolute* change worth
-    detecting (0.02: from 10% to 12%). The test is the two-sided
-    two-proportion z-test at level ``alpha``; ``power`` is the chance of
-    detecting an effect of exactly that size. The standard formula (Fleiss,
-    without continuity correction), rounded up::
+    detecting (0.02: from 10% to 12%; negative for a drop). The test is the
+    two-sided two-proportion z-test at level ``alpha``; ``power`` is the
+    chance of detecting an effect of exactly that size. The standard
+    formula (Fleiss, without continuity correction), rounded up, with
+    ``z(q)`` the standard normal quantile (``scipy.stats.norm.ppf``)::
 
         p1 = baseline_rate, p2 = p1 + mde, p = (p1 + p2) / 2
         n = (z(1 - alpha/2) sqrt(2 p (1 - p)) + z(power) sqrt(p1 (1 - p1) + p2 (1 - p2)))^2 / mde^2
@@ -190,25 +209,26 @@ def required_sample_size(
     small next to the rates (10% -> 12%, 50% -> 55%) and drifts apart, by
     up to about 15%, for large changes near 0% or 100% (1% -> 6%).
 
-    Raises ValidationError for a ``baseline_rate`` outside (0, 1), an
-    effect of 0 or one that takes the rate outside (0, 1), or ``alpha`` or
-    ``power`` outside (0, 1).
+    Raises ValidationError for a ``baseline_rate``, ``alpha`` or ``power``
+    outside (0, 1), and for an effect of 0 or one that takes the rate
+    outside (0, 1): "required_sample_size: minimum_detectable_effect must
+    be non-zero and keep the rate between 0 and 1, got 0.1 on a baseline
+    of 0.95."
 
     >>> required_sample_size(0.10, 0.02)
     3841
+    >>> required_sample_size(0.10, 0.01)          # half the effect: about four times the users
+    14751
     """
+    for name, value in (("baseline_rate", baseline_rate), ("alpha", alpha), ("power", power)):
+        _check_fraction("required_sample_size", name, value)
     ### BEGIN SOLUTION part=5 section="5. How many users you need"
     p1, p2 = float(baseline_rate), float(baseline_rate) + float(minimum_detectable_effect)
-    if not 0 < p1 < 1:
-        raise ValidationError(f"required_sample_size: baseline_rate must be between 0 and 1, got {baseline_rate}.")
     if minimum_detectable_effect == 0 or not 0 < p2 < 1:
         raise ValidationError(
             f"required_sample_size: minimum_detectable_effect must be non-zero and keep the rate between 0 and 1, "
             f"got {minimum_detectable_effect} on a baseline of {baseline_rate}."
         )
-    for name, value in (("alpha", alpha), ("power", power)):
-        if not 0 < value < 1:
-            raise ValidationError(f"required_sample_size: {name} must be between 0 and 1, got {value}.")
     pooled = (p1 + p2) / 2
     z_alpha, z_power = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
     root = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_power * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
@@ -223,8 +243,8 @@ class ABResult:
     ``metric`` is the test's ("conversion" or "numeric"); ``test`` names
     the significance test, ``"two-proportion z-test"`` or ``"Welch's
     t-test"``, and ``statistic`` is its z or t. ``counts``, ``means`` and
-    ``confidence_intervals`` map each variant's name to its value.
-    ``absolute_lift`` is the treatment's mean minus the control's;
+    ``confidence_intervals`` map each variant's name to its value, control
+    first. ``absolute_lift`` is the treatment's mean minus the control's;
     ``relative_lift`` is that divided by the control's mean (0.1 means
     "10% better"; NaN when the control's mean is 0). ``decision`` is one of
     ``DECISIONS``; ``extra`` holds ``{"degrees_of_freedom": df}`` for
@@ -278,14 +298,16 @@ class ABTest:
     with ``higher_is_better=False``) with p-value below ``alpha``, and
     ``"keep control"`` otherwise: no evidence is no reason to switch.
 
-    Keep one ``VariantStats`` per variant, in ``self.stats`` (a dict by
-    name), never the outcomes themselves. For the z-test, a variant's
-    successes are ``round(mean * count)``. Raises ValidationError for an
-    unknown ``metric``, equal ``control`` and ``treatment``, ``alpha``
-    outside (0, 1), or ``min_samples`` that is not an integer >= 2.
+    Outcomes are kept as one ``VariantStats`` per variant, in ``stats`` (a
+    dict by name, control first), never the outcomes themselves. Raises
+    ValidationError for an unknown ``metric``, equal ``control`` and
+    ``treatment``, ``alpha`` outside (0, 1), or ``min_samples`` that is
+    not an integer >= 2.
 
     >>> test = ABTest("v1.1.0", "v2.0.0", metric="conversion", min_samples=3841)
     >>> test.record("v2.0.0", 1); test.record_many("v1.1.0", [0, 1, 0])
+    >>> test.counts()
+    {'v1.1.0': 3, 'v2.0.0': 1}
     >>> test.result().decision
     'keep collecting'
     """
@@ -300,40 +322,42 @@ class ABTest:
         min_samples: int = 100,
         higher_is_better: bool = True,
     ) -> None:
-        ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
         if metric not in METRICS:
             raise ValidationError(f"ABTest metric must be one of {METRICS}, got {metric!r}.")
         if control == treatment:
             raise ValidationError(f"ABTest control and treatment must differ, both are {control!r}.")
-        if not 0 < alpha < 1:
-            raise ValidationError(f"ABTest alpha must be between 0 and 1, got {alpha}.")
+        _check_fraction("ABTest", "alpha", alpha)
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 2:
             raise ValidationError(f"ABTest min_samples must be an integer of at least 2, got {min_samples!r}.")
         self.control, self.treatment = control, treatment
         self.metric, self.alpha, self.min_samples = metric, alpha, min_samples
         self.higher_is_better = higher_is_better
         self.stats = {control: VariantStats(), treatment: VariantStats()}
-        ### END SOLUTION
 
     def record(self, variant: str, value: float) -> None:
-        """Record one user's outcome for ``variant`` (0/1 for conversions), as ``record_many``.
-
-        >>> test.record("v2.0.0", 1)     # one more user of v2.0.0 converted
-        """
-        ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
+        """Record one user's outcome for ``variant`` (0 or 1 for conversions), as ``record_many``."""
         self.record_many(variant, [value])
-        ### END SOLUTION
 
     def record_many(self, variant: str, values: Iterable[float]) -> None:
-        """Record many users' outcomes for ``variant`` at once.
+        """Record many users' outcomes for ``variant`` at once, into ``stats[variant]``.
 
         ``values`` is a number, a list, an array, a pandas Series or any
-        iterable of numbers (bools count as 0 and 1). Raises
-        ValidationError for an unknown variant, a value that is not a
-        finite number (a string "1" is not a number), or (for conversions)
-        a value other than 0 or 1; nothing of a refused batch is recorded.
+        iterable of numbers, a generator included (bools count as 0 and 1).
+        Nothing of a refused batch is recorded; ValidationError for:
 
+        * an unknown variant: "Unknown variant 'v3'; this test compares
+          ['v1.1.0', 'v2.0.0'].";
+        * a value that is not a finite number (a string "1" is not a
+          number, nor is None; NaN and infinities are not finite):
+          "Outcomes for 'v2.0.0' must be finite numbers.";
+        * for conversions, a finite value other than 0 or 1: "Conversion
+          outcomes for 'v2.0.0' must be 0 or 1, got 2.0."
+
+        >>> test = ABTest("v1.1.0", "v2.0.0")
         >>> test.record_many("v1.1.0", np.array([0, 0, 1]))
+        >>> test.record_many("v1.1.0", (x for x in [1, 1]))
+        >>> test.stats["v1.1.0"]
+        VariantStats(count=5, mean=0.6, m2=1.2)
         >>> test.record_many("v1.1.0", [0, 2])
         Traceback (most recent call last):
         deployment.errors.ValidationError: Conversion outcomes for 'v1.1.0' must be 0 or 1, got 2.0.
@@ -344,40 +368,48 @@ class ABTest:
         if hasattr(values, "__iter__") and not isinstance(values, (list, tuple)) and not hasattr(values, "__array__"):
             values = list(values)  # a generator, a set, dict.values(): numpy needs a sequence
         array = np.asarray(values)
-        if array.dtype.kind not in "biuf":  # bool, int, unsigned, float: no strings, None or objects
-            raise ValidationError(f"Outcomes for {variant!r} must be numbers, got {array.dtype} values.")
-        array = array.astype(np.float64).ravel()
-        if not np.isfinite(array).all():
+        # bool, int, unsigned, float only (no strings, None or objects), and finite
+        if array.dtype.kind not in "biuf" or not np.isfinite(array.astype(np.float64)).all():
             raise ValidationError(f"Outcomes for {variant!r} must be finite numbers.")
+        array = array.astype(np.float64).ravel()
         if self.metric == "conversion" and not np.isin(array, (0.0, 1.0)).all():
             bad = array[~np.isin(array, (0.0, 1.0))][0]
             raise ValidationError(f"Conversion outcomes for {variant!r} must be 0 or 1, got {bad}.")
         self.stats[variant].add(array)
         ### END SOLUTION
 
+    def counts(self) -> dict[str, int]:
+        """How many outcomes each variant has recorded, control first."""
+        return {name: s.count for name, s in self.stats.items()}
+
     def result(self, alpha: float | None = None) -> ABResult:
         """Counts, means, intervals, lift, p-value and the decision, as an ``ABResult``.
 
-        Conversions go through ``two_proportion_ztest``, numeric metrics
-        through ``welch_ttest`` (the treatment first in both); the decision
-        follows the rules of the class docstring. ``alpha`` overrides the
-        test's own for this one result (intervals and decision). Needs at
-        least one outcome per variant for conversions, two for numeric
-        metrics (else ValidationError).
+        Conversions go through ``two_proportion_ztest`` (a variant's
+        successes are ``round(mean * count)``), numeric metrics through
+        ``welch_ttest``, the treatment first in both; the decision follows
+        the rules of the class docstring. ``alpha`` overrides the test's
+        own for this one result (intervals and decision). Needs at least
+        one outcome per variant for conversions, two for numeric metrics
+        (else ValidationError).
 
-        >>> result = test.result()       # the test of the class docstring
+        >>> test = ABTest("v1.1.0", "v2.0.0", min_samples=100)
+        >>> test.record_many("v1.1.0", [1] * 10 + [0] * 90)
+        >>> test.record_many("v2.0.0", [1] * 25 + [0] * 75)
+        >>> result = test.result()
         >>> result.test, result.counts, result.decision
-        ('two-proportion z-test', {'v1.1.0': 3, 'v2.0.0': 1}, 'keep collecting')
+        ('two-proportion z-test', {'v1.1.0': 100, 'v2.0.0': 100}, 'ship treatment')
+        >>> round(result.absolute_lift, 4), round(result.p_value, 4)
+        (0.15, 0.0052)
         """
-        ### BEGIN SOLUTION part=5 section="4. Deciding with a significance test"
         alpha = self.alpha if alpha is None else alpha
-        if not 0 < alpha < 1:
-            raise ValidationError(f"ABTest.result() alpha must be between 0 and 1, got {alpha}.")
-        control, treatment = self.stats[self.control], self.stats[self.treatment]
+        _check_fraction("ABTest.result()", "alpha", alpha)
         needed = 1 if self.metric == "conversion" else 2
-        if min(control.count, treatment.count) < needed:
+        if min(self.counts().values()) < needed:
             raise ValidationError(f"ABTest.result() needs at least {needed} outcome(s) per variant; "
                                   f"have {self.counts()}.")
+        ### BEGIN SOLUTION part=5 section="4. Deciding with a significance test"
+        control, treatment = self.stats[self.control], self.stats[self.treatment]
         lift = treatment.mean - control.mean
         if self.metric == "conversion":
             test = "two-proportion z-test"
@@ -419,19 +451,3 @@ class ABTest:
             min_samples=self.min_samples, decision=decision, extra=extra,
         )
         ### END SOLUTION
-
-    def counts(self) -> dict[str, int]:
-        """How many outcomes each variant has recorded, control first.
-
-        >>> test.counts()
-        {'v1.1.0': 3, 'v2.0.0': 1}
-        """
-        ### BEGIN SOLUTION part=5 section="3. Recording outcomes"
-        return {name: s.count for name, s in self.stats.items()}
-        ### END SOLUTION
-
-
-### BEGIN SOLUTION part=5 section="4. Deciding with a significance test"
-def _interval(center: float, half_width: float) -> tuple[float, float]:
-    return (float(center - half_width), float(center + half_width))
-### END SOLUTION

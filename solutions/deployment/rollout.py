@@ -41,30 +41,21 @@ class CanaryRollout:
 
     ``baseline`` and ``candidate`` are anything with ``predict``; their
     monitors are anything with ``get_metrics()`` returning ``error_rate``
-    (a fraction) and ``p95_latency_ms``, each fed by whatever serves that
+    (a fraction) and ``p95_latency_ms`` (Part 3's ``ModelMonitor``, or the
+    given ``recorder.LatencyRecorder``), each fed by whatever serves that
     version (an ``InferenceAPI`` built with ``monitor=``).
 
-    Guardrails, checked by ``check()`` in this order (the first breached
-    one is the reason):
+    Each step holds the candidate at ``steps[step_index]`` of the users
+    for at least ``min_step_duration_s`` seconds (on ``clock``) and until
+    the candidate served ``min_requests`` requests in it; guardrails are
+    judged once each version served ``min_requests`` requests in all
+    (fewer say nothing). ``max_error_rate_increase`` (0.01 = one
+    percentage point) and ``max_p95_latency_ratio`` (1.2 = 20% slower) are
+    the guardrails (see ``guardrail_breach``). ``names`` are the two
+    versions' names (baseline, candidate) in the router, the answers and
+    ``served``.
 
-    * errors: the candidate's error rate may exceed the baseline's by at
-      most ``max_error_rate_increase`` (0.01 = one percentage point); a
-      breach's reason starts with "error rate", e.g. "error rate 12.00% is
-      above the baseline's 0.00% + 1.00%";
-    * latency: the candidate's p95 may be at most ``max_p95_latency_ratio``
-      times the baseline's; a breach's reason starts with "p95 latency",
-      e.g. "p95 latency 14.2 ms is above 1.2 x the baseline's 11.1 ms".
-
-    A metric that is NaN (no data yet) breaches nothing.
-
-    A step is held for at least ``min_step_duration_s`` seconds (on
-    ``clock``) and until the candidate served ``min_requests`` requests in
-    it; guardrails are judged only once each version served
-    ``min_requests`` requests in all (too few requests say nothing).
-    ``names`` are the two versions' names (baseline, candidate) in the
-    router, the answers and ``served``.
-
-    State, for people and dashboards to read:
+    Given: the bookkeeping. State for people and dashboards to read:
 
     * ``router``: a ``TrafficRouter`` listing the candidate first (so a
       user moved to it stays on it as its share grows), created at
@@ -78,17 +69,35 @@ class CanaryRollout:
       ``start``), ``action`` ("start", "advance", "complete",
       "rollback"), ``step`` (``step_index`` then), ``candidate_share``,
       ``reason``, and ``"baseline"`` and ``"candidate"``: each version's
-      metrics at that moment (see ``metrics()``).
+      metrics at that moment (see ``metrics``).
 
     Raises ValidationError for steps that are not strictly increasing in
     (0, 1] and ending at 1.0, a monitor without ``get_metrics``, a
     threshold below its lowest value (ratio 1, the others 0, min_requests
     1), or two equal ``names``.
 
-    >>> rollout = CanaryRollout(v1_api, v2_api, baseline_monitor=m1, candidate_monitor=m2)
-    >>> rollout.start()                      # 1% of users on v2
-    >>> rollout.predict(X[:1], user_id="alice")
-    >>> rollout.check()                      # after some traffic: 'hold', 'advance', ...
+    A rollout of two versions that both answer in 10 ms, on a fake clock:
+
+    >>> from deployment.recorder import LatencyRecorder
+    >>> class Served:                          # a model behind a server that takes 10 ms
+    ...     def __init__(self, model):
+    ...         self.model, self.monitor = model, LatencyRecorder()
+    ...     def predict(self, X):
+    ...         answer = self.model.predict(X)
+    ...         self.monitor.log_prediction(X, answer, latency_ms=10.0)
+    ...         return answer
+    >>> now = [0.0]
+    >>> old, new = Served(v1), Served(v2)
+    >>> rollout = CanaryRollout(old, new, baseline_monitor=old.monitor, candidate_monitor=new.monitor,
+    ...                         names=("v1.1.0", "v2.0.0"), clock=lambda: now[0])
+    >>> def send_traffic(rollout):             # 2,000 requests, then 30 s pass
+    ...     for i in range(2_000):
+    ...         rollout.predict(X_test[:1], user_id=i)
+    ...     now[0] += 30
+    >>> rollout.run(send_traffic)
+    'completed'
+    >>> [(event["action"], event["candidate_share"]) for event in rollout.history]
+    [('start', 0.01), ('advance', 0.05), ('advance', 0.25), ('advance', 0.5), ('advance', 1.0), ('complete', 1.0)]
     """
 
     def __init__(
@@ -106,7 +115,6 @@ class CanaryRollout:
         names: tuple[str, str] = ("baseline", "candidate"),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         steps = tuple(float(s) for s in steps)
         if not steps or any(not 0 < s <= 1 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
             raise ValidationError(f"Canary steps must increase strictly within (0, 1], got {steps}.")
@@ -125,7 +133,7 @@ class CanaryRollout:
             raise ValidationError(f"CanaryRollout names must be two different names (baseline, candidate), got {names!r}.")
         self.baseline_name, self.candidate_name = names
         self.router = TrafficRouter({self.candidate_name: candidate, self.baseline_name: baseline},
-                                    self._weights(0.0))
+                                    {self.candidate_name: 0.0, self.baseline_name: 1.0})
         self.monitors = {self.baseline_name: baseline_monitor, self.candidate_name: candidate_monitor}
         self.steps = steps
         self.max_error_rate_increase = max_error_rate_increase
@@ -138,140 +146,139 @@ class CanaryRollout:
         self.step_index = -1
         self.reason: str | None = None
         self.history: list[dict[str, Any]] = []
-        ### END SOLUTION
-
-    ### BEGIN SOLUTION part=5 section="7. Canary rollout"
-    def _weights(self, share: float) -> dict[str, float]:
-        return {self.candidate_name: share, self.baseline_name: 1.0 - share}
-
-    def _set_share(self, share: float, action: str, reason: str, metrics: dict[str, dict]) -> None:
-        self.router.set_weights(self._weights(share))
-        self.history.append({
-            "time_s": self.clock() - self._started_at, "action": action, "step": self.step_index,
-            "candidate_share": share, "reason": reason, **metrics,
-        })
-
-    def _breach(self, metrics: dict[str, dict]) -> str | None:
-        """Why the candidate breaches a guardrail, or None."""
-        base, cand = metrics["baseline"], metrics["candidate"]
-        error_limit = base["error_rate"] + self.max_error_rate_increase
-        if cand["error_rate"] > error_limit:
-            return (f"error rate {cand['error_rate']:.2%} is above the baseline's "
-                    f"{base['error_rate']:.2%} + {self.max_error_rate_increase:.2%}")
-        latency_limit = base["p95_latency_ms"] * self.max_p95_latency_ratio
-        if cand["p95_latency_ms"] > latency_limit:
-            return (f"p95 latency {cand['p95_latency_ms']:.1f} ms is above {self.max_p95_latency_ratio:g} x "
-                    f"the baseline's {base['p95_latency_ms']:.1f} ms")
-        return None
-    ### END SOLUTION
+        self._started_at = self._step_started_at = 0.0
+        self._step_served_from = 0
 
     @property
     def candidate_share(self) -> float:
-        """The candidate's current share of users, read from the router's weights.
-
-        0.0 before ``start`` and after a rollback, ``steps[step_index]``
-        while running, 1.0 once completed.
-
-        >>> rollout.candidate_share      # after start() with the default steps
-        0.01
-        """
-        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
+        """The candidate's current share of users: 0.0 before ``start`` and after a rollback."""
         return self.router.weights[self.candidate_name]
-        ### END SOLUTION
 
     def metrics(self) -> dict[str, dict[str, float]]:
-        """``{"baseline": {...}, "candidate": {...}}``: each version's error_rate and p95_latency_ms now.
+        """``{"baseline": {...}, "candidate": {...}}``: each version's ``error_rate`` and ``p95_latency_ms`` now.
 
-        A metric that is missing or None is NaN (a monitor of another kind may
-        say None when it has no traffic; Part 3's ``ModelMonitor`` says 0.0,
-        which is why guardrails wait for ``min_requests`` before judging).
-
-        >>> rollout.metrics()            # a ModelMonitor with no requests yet reads 0.0
-        {'baseline': {'error_rate': 0.0, 'p95_latency_ms': 11.1}, 'candidate': {'error_rate': 0.0, 'p95_latency_ms': 0.0}}
+        A metric that is missing or None is NaN (a monitor may say None
+        when it has no traffic yet).
         """
-        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         out = {}
         for role, name in (("baseline", self.baseline_name), ("candidate", self.candidate_name)):
             raw = self.monitors[name].get_metrics()
             out[role] = {key: float(raw[key]) if raw.get(key) is not None else math.nan
                          for key in ("error_rate", "p95_latency_ms")}
         return out
-        ### END SOLUTION
+
+    def step_progress(self) -> tuple[float, int]:
+        """``(seconds, requests)``: how long the current step has lasted, and how many requests the candidate served in it."""
+        return self.clock() - self._step_started_at, self.served[self.candidate_name] - self._step_served_from
+
+    def _set_share(self, share: float, action: str, metrics: dict[str, dict], reason: str | None = None) -> None:
+        """Give the candidate ``share`` of the users now, restart the step's time and count, and record it in ``history``."""
+        self.router.set_weights({self.candidate_name: share, self.baseline_name: 1.0 - share})
+        self._step_started_at, self._step_served_from = self.clock(), self.served[self.candidate_name]
+        self.history.append({
+            "time_s": self._step_started_at - self._started_at, "action": action, "step": self.step_index,
+            "candidate_share": share, "reason": reason or f"{share:.0%} of users to {self.candidate_name}",
+            **metrics,
+        })
 
     def start(self) -> None:
         """Begin: send the first step's share of users to the candidate.
 
-        Sets ``status`` to "running" and ``step_index`` to 0, starts the
-        step's clock and request count, and records a "start" event in
-        ``history``. Raises ValidationError if already started.
+        Sets ``status`` to "running" and ``step_index`` to 0, and records a
+        "start" event in ``history``. Raises ValidationError if already
+        started.
         """
-        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         if self.status != "pending":
             raise ValidationError(f"This canary rollout has already started (status {self.status!r}).")
-        self.status, self.step_index = "running", 0
-        self._started_at = self._step_started_at = self.clock()
-        self._step_served_from = self.served[self.candidate_name]
-        self._set_share(self.steps[0], "start", f"{self.steps[0]:.0%} of users to {self.candidate_name}",
-                        self.metrics())
-        ### END SOLUTION
+        self.status, self.step_index, self._started_at = "running", 0, self.clock()
+        self._set_share(self.steps[0], "start", self.metrics())
 
     def predict(self, instances: Any, user_id: str | int) -> dict[str, Any]:
         """Answer like ``TrafficRouter.predict``, and count the request in ``served``.
 
-        Route ``user_id`` once, add 1 to ``served`` of that version, then
-        ask it and return ``routed_answer(name, answer)``. (Calling
-        ``router.route`` and then ``router.predict`` would hash twice, and
-        could count one version while another answers if ``check()``
-        changes the weights in between.) A version that raises still counts
-        as having served the request (its monitor records the failure); the
-        error reaches the caller.
+        Routes once (``check`` may change the weights meanwhile, so the
+        version counted is the one that answers). A version that raises
+        still counts as having served the request (its monitor records
+        the failure); the error reaches the caller.
         """
-        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
-        name = self.router.route(user_id)  # once: check() may change the weights meanwhile
+        name = self.router.route(user_id)
         self.served[name] += 1
         return routed_answer(name, self.router.variants[name].predict(instances))
+
+    def guardrail_breach(self, metrics: dict[str, dict[str, float]]) -> str | None:
+        """Why the candidate breaches a guardrail, given ``metrics()``; None when it breaches none.
+
+        In this order (the first breach is the reason):
+
+        * errors: the candidate's error rate exceeds the baseline's plus
+          ``max_error_rate_increase``; the reason reads
+          ``f"error rate {candidate:.2%} is above the baseline's {baseline:.2%} + {increase:.2%}"``,
+          e.g. "error rate 12.00% is above the baseline's 0.00% + 1.00%";
+        * latency: the candidate's p95 exceeds ``max_p95_latency_ratio``
+          times the baseline's; the reason reads
+          ``f"p95 latency {candidate:.1f} ms is above {ratio:g} x the baseline's {baseline:.1f} ms"``,
+          e.g. "p95 latency 14.2 ms is above 1.2 x the baseline's 11.1 ms".
+
+        Exactly at a limit is no breach, and a metric that is NaN (no
+        data) breaches nothing.
+
+        >>> from deployment.recorder import LatencyRecorder
+        >>> rollout = CanaryRollout(v1, v2, baseline_monitor=LatencyRecorder(), candidate_monitor=LatencyRecorder())
+        >>> rollout.guardrail_breach({"baseline": {"error_rate": 0.0, "p95_latency_ms": 11.1},
+        ...                           "candidate": {"error_rate": 0.005, "p95_latency_ms": 14.2}})
+        "p95 latency 14.2 ms is above 1.2 x the baseline's 11.1 ms"
+        """
+        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
+        base, cand = metrics["baseline"], metrics["candidate"]
+        if cand["error_rate"] > base["error_rate"] + self.max_error_rate_increase:
+            return (f"error rate {cand['error_rate']:.2%} is above the baseline's "
+                    f"{base['error_rate']:.2%} + {self.max_error_rate_increase:.2%}")
+        if cand["p95_latency_ms"] > base["p95_latency_ms"] * self.max_p95_latency_ratio:
+            return (f"p95 latency {cand['p95_latency_ms']:.1f} ms is above {self.max_p95_latency_ratio:g} x "
+                    f"the baseline's {base['p95_latency_ms']:.1f} ms")
+        return None
         ### END SOLUTION
 
     def check(self) -> str:
         """Judge the candidate now and act; return the action taken.
 
-        ``"rollback"``: a guardrail is breached; every user goes back to the
-        baseline and ``reason`` says why. ``"advance"``: the step lasted
-        long enough with enough requests and no breach; the next share
-        applies. ``"complete"``: the last step (100%) passed too.
-        ``"hold"``: not enough time or requests yet. After completion or a
-        rollback, ``check()`` returns the status and changes nothing.
+        * ``"rollback"``: once both versions served ``min_requests`` in
+          all, a breached guardrail (``guardrail_breach``) sends every user
+          back to the baseline; ``status`` becomes "rolled back" and
+          ``reason`` says why;
+        * ``"hold"``: the step has not yet lasted ``min_step_duration_s``,
+          or the candidate has not served ``min_requests`` in it (see
+          ``step_progress``);
+        * ``"advance"``: otherwise the next step's share applies;
+        * ``"complete"``: or, after the last step (every user), ``status``
+          becomes "completed".
 
-        In order: the guardrails, if both versions served ``min_requests``
-        in all; then hold, unless the step has lasted ``min_step_duration_s``
-        and the candidate served ``min_requests`` during it; then advance
-        (or complete). Each action but "hold" appends to ``history``.
-        Raises ValidationError before ``start()``.
+        Every action but "hold" goes through ``_set_share`` (weights and
+        ``history``; the rollback's with its reason). After completion or
+        a rollback, ``check`` changes nothing and returns the status.
+        Raises ValidationError before ``start``.
         """
-        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         if self.status == "pending":
             raise ValidationError("CanaryRollout.check() needs a started rollout: call start() first.")
+        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         if self.status != "running":
             return self.status
-        metrics, served = self.metrics(), self.served[self.candidate_name]
+        metrics = self.metrics()
         if min(self.served.values()) >= self.min_requests:
-            breach = self._breach(metrics)
+            breach = self.guardrail_breach(metrics)
             if breach is not None:
                 self.status, self.reason = "rolled back", breach
-                self._set_share(0.0, "rollback", breach, metrics)
+                self._set_share(0.0, "rollback", metrics, reason=breach)
                 return "rollback"
-        now = self.clock()
-        if (now - self._step_started_at < self.min_step_duration_s
-                or served - self._step_served_from < self.min_requests):
+        seconds, requests = self.step_progress()
+        if seconds < self.min_step_duration_s or requests < self.min_requests:
             return "hold"
         if self.step_index == len(self.steps) - 1:
             self.status = "completed"
-            self._set_share(1.0, "complete", f"{self.candidate_name} serves every user", metrics)
+            self._set_share(1.0, "complete", metrics, reason=f"{self.candidate_name} serves every user")
             return "complete"
         self.step_index += 1
-        self._step_started_at, self._step_served_from = now, served
-        share = self.steps[self.step_index]
-        self._set_share(share, "advance", f"{share:.0%} of users to {self.candidate_name}", metrics)
+        self._set_share(self.steps[self.step_index], "advance", metrics)
         return "advance"
         ### END SOLUTION
 
@@ -282,15 +289,7 @@ class CanaryRollout:
         in a simulation, advances the fake clock). Returns the final
         status: ``"completed"``, ``"rolled back"``, or ``"running"`` if
         ``max_checks`` ran out first.
-
-        >>> def send_traffic(rollout):
-        ...     for i in range(400):
-        ...         rollout.predict(X[:1], user_id=f"user-{i}")
-        ...     clock.advance(30)               # a fake clock: 30 s pass
-        >>> rollout.run(send_traffic)
-        'completed'
         """
-        ### BEGIN SOLUTION part=5 section="7. Canary rollout"
         if self.status == "pending":
             self.start()
         for _ in range(max_checks):
@@ -299,60 +298,71 @@ class CanaryRollout:
             send_traffic(self)
             self.check()
         return self.status
-        ### END SOLUTION
 
 
 class ShadowDeployment:
     """Serve ``primary`` to users; send ``shadow`` a copy of each request and compare.
 
-    ``predict(instances)`` returns exactly the primary's answer. The shadow
-    gets its own deep copy of the instances, made before the primary
-    answers (so it cannot change the caller's data, and sees what the user
-    sent), and a shadow that fails is counted, never felt by the user.
-    Each request's comparison goes to ``log`` (a deque of the last
-    ``log_size``): ``{"rows": primary's row count, "agreed": rows where
-    the shadow agreed, "primary": list, "shadow": list or None, "error":
-    None or "ExceptionType: message"}``. Predictions agree when equal, or
-    within ``atol`` for numbers (use ``atol`` > 0 for regression). A
-    shadow that raises, or answers with a different shape, is an error:
-    0 rows agreed, counted in ``shadow_errors``. Counts since creation
-    (not only the logged requests) give ``agreement_rate`` and ``summary``.
+    ``predict(instances)`` returns exactly the primary's answer; the
+    shadow's answer is only compared and logged. Predictions agree when
+    equal, or within ``atol`` for numbers (use ``atol`` > 0 for
+    regression).
+
+    Given: the state. ``log`` is a deque of the last ``log_size``
+    requests' comparisons; ``requests``, ``rows`` (the primary's rows),
+    ``agreed_rows`` and ``shadow_errors`` count since creation and give
+    ``agreement_rate`` and ``summary``.
+
+    Raises ValidationError for a version without ``predict``, an ``atol``
+    below 0 (or NaN), or a ``log_size`` that is not a positive integer.
 
     Here the shadow runs after the primary in the same thread, which adds
     its latency to the request; a production system sends the copy
     asynchronously (a queue, a thread pool, or the proxy mirroring it).
 
-    >>> shadow = ShadowDeployment(v1, v2)         # the notebook's models; an InferenceAPI works too
+    >>> shadow = ShadowDeployment(v1, v2)         # v1 serves; v2 answers in the shadow
     >>> for start in range(0, len(X_test), 10):
     ...     _ = shadow.predict(X_test[start:start + 10])   # v1's answers
-    >>> shadow.agreement_rate()                   # share of rows where v2 agreed
-    0.8951...
+    >>> shadow.summary()
+    {'requests': 15, 'rows': 143, 'agreement_rate': 0.951..., 'shadow_errors': 0}
     """
 
     def __init__(self, primary: Any, shadow: Any, *, atol: float = 0.0, log_size: int = 10_000) -> None:
-        ### BEGIN SOLUTION part=5 section="8. Shadow mode"
         for name, variant in (("primary", primary), ("shadow", shadow)):
             if not callable(getattr(variant, "predict", None)):
                 raise ValidationError(f"ShadowDeployment {name} version has no predict method.")
         if not atol >= 0:  # NaN too
             raise ValidationError(f"ShadowDeployment atol must be >= 0, got {atol}.")
-        if log_size < 1:
-            raise ValidationError(f"ShadowDeployment log_size must be >= 1, got {log_size}.")
+        if isinstance(log_size, bool) or not isinstance(log_size, int) or log_size < 1:
+            raise ValidationError(f"ShadowDeployment log_size must be an integer >= 1, got {log_size!r}.")
         self.primary, self.shadow, self.atol = primary, shadow, atol
         self.log: deque[dict[str, Any]] = deque(maxlen=log_size)
         self.requests = self.rows = self.agreed_rows = self.shadow_errors = 0
-        ### END SOLUTION
 
     def predict(self, instances: Any) -> Any:
-        """The primary's answer, unchanged; the shadow's is only logged.
+        """The primary's answer, unchanged (the same object); the shadow's is only compared and logged.
 
-        Copy the instances, ask the primary, then ask the shadow (catching
-        any exception), compare, update the counts and append to ``log``.
+        * The shadow gets its own deep copy of ``instances``, made before
+          the primary answers: it cannot change the caller's data, and it
+          sees what the user sent.
+        * A shadow that raises anything, or answers with a shape other
+          than the primary's, is never felt by the user: it is an error,
+          counted in ``shadow_errors``, with 0 rows agreed. A shape that
+          differs is the error "ValueError: shadow answered shape (4,) for
+          the primary's (3,)".
+        * Each request appends ``{"rows": primary's row count, "agreed":
+          rows where the shadow agreed, "primary": list, "shadow": list or
+          None, "error": None or "ExceptionType: message"}`` to ``log``
+          and adds to the counts.
 
-        >>> shadow.predict(X_test[18:21])   # the primary's answer, whatever the shadow said
-        array([1, 0, 0])
+        Answers are read with ``predictions_of``, so the primary or the
+        shadow may be a model or an ``InferenceAPI``.
+
+        >>> shadow = ShadowDeployment(v1, v2)
+        >>> shadow.predict(X_test[12:15])   # the primary's answer, whatever the shadow said
+        array([1, 0, 1])
         >>> shadow.log[-1]
-        {'rows': 3, 'agreed': 2, 'primary': [1, 0, 0], 'shadow': [1, 0, 1], 'error': None}
+        {'rows': 3, 'agreed': 2, 'primary': [1, 0, 1], 'shadow': [1, 1, 1], 'error': None}
         """
         ### BEGIN SOLUTION part=5 section="8. Shadow mode"
         copy = deepcopy(instances)
@@ -363,7 +373,7 @@ class ShadowDeployment:
         try:
             shadow = predictions_of(self.shadow.predict(copy))
             if shadow.shape != primary.shape:
-                raise ValueError(f"shadow returned shape {shadow.shape}, primary {primary.shape}")
+                raise ValueError(f"shadow answered shape {shadow.shape} for the primary's {primary.shape}")
             if self.atol > 0:
                 agree = np.isclose(shadow.astype(float), primary.astype(float), rtol=0.0, atol=self.atol)
             else:
@@ -384,17 +394,9 @@ class ShadowDeployment:
 
         Rows where the shadow failed count as disagreements.
         """
-        ### BEGIN SOLUTION part=5 section="8. Shadow mode"
         return self.agreed_rows / self.rows if self.rows else math.nan
-        ### END SOLUTION
 
     def summary(self) -> dict[str, Any]:
-        """``{"requests", "rows", "agreement_rate", "shadow_errors"}`` since creation.
-
-        >>> shadow.summary()
-        {'requests': 15, 'rows': 143, 'agreement_rate': 0.895..., 'shadow_errors': 0}
-        """
-        ### BEGIN SOLUTION part=5 section="8. Shadow mode"
+        """``{"requests", "rows", "agreement_rate", "shadow_errors"}`` since creation."""
         return {"requests": self.requests, "rows": self.rows,
                 "agreement_rate": self.agreement_rate(), "shadow_errors": self.shadow_errors}
-        ### END SOLUTION
