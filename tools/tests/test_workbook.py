@@ -1,4 +1,7 @@
-"""The workbook's own machinery: pins, the release generator, the graded tests' markers."""
+"""The workbook's own machinery: pins, the release generator, the graded tests' markers.
+
+Instructor-only (tools/tests is not in the student release): `make test` runs it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.append(str(ROOT / "tools"))
 
 import release  # noqa: E402  (tools/release.py)
+
+
+PIP_FILES = sorted(ROOT.glob("requirements*.txt")) + [ROOT / "tools" / "requirements-instructor.txt"]
 
 
 def _pins(lines):
@@ -20,17 +26,25 @@ def _pins(lines):
                   if re.match(r"^\s*-?\s*[A-Za-z0-9_.\-\[\]]+==", line))
 
 
-def test_environment_yml_carries_the_same_pins_as_requirements():
-    requirements = _pins((ROOT / "requirements.txt").read_text().splitlines())
+def test_environment_yml_carries_the_pins_of_every_student_requirements_file():
+    files = sorted(ROOT.glob("requirements*.txt"))
+    assert [f.name for f in files] == ["requirements-lab.txt", "requirements.txt"]
+    requirements = sorted(pin for f in files for pin in _pins(f.read_text().splitlines()))
     environment = _pins((ROOT / "environment.yml").read_text().splitlines())
     assert requirements, "requirements.txt pins nothing"
     assert environment == requirements
 
 
-def test_every_requirement_is_pinned_exactly():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+def test_no_package_is_pinned_twice_across_the_pip_files():
+    names = [pin.split("==")[0].split("[")[0].lower() for f in PIP_FILES for pin in _pins(f.read_text().splitlines())]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+@pytest.mark.parametrize("path", PIP_FILES, ids=lambda p: p.name)
+def test_every_requirement_is_pinned_exactly(path):
+    for line in path.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            assert "==" in line, f"requirements.txt: {line!r} is not pinned with =="
+            assert "==" in line, f"{path.name}: {line!r} is not pinned with =="
 
 
 def test_solution_block_in_a_function_becomes_a_stub_that_names_the_part():
