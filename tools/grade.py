@@ -23,7 +23,7 @@ Two ways of grading a part
     runs against a copy of the reference in which only the modules of part N
     come from the submission, so an unfinished Part 1 costs no points in
     Part 4. Which modules belong to part N is read from the
-    ``### BEGIN SOLUTION part=N`` markers of the reference; every given module
+    markers that open the reference's solution blocks (``part=N``); every given module
     comes from the reference.
 
     *In place* (a student's ``make grade``, where no reference exists): the
@@ -63,7 +63,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTS = {1: "serialization", 2: "inference API", 3: "monitoring", 4: "model registry", 5: "A/B testing"}
 POINTS_PER_PART = 20
 STUB = re.compile(r"NotImplementedError: Part (\d) \(")
-SOLUTION_BLOCK = re.compile(r"^\s*### BEGIN SOLUTION part=(\d)", re.MULTILINE)
+# The line that opens a solution block of part N in the reference ("[ ]" keeps this
+# file, which the student release ships, free of the marker text itself).
+SOLUTION_BLOCK = re.compile(r"^\s*### BEGIN[ ]SOLUTION part=(\d)", re.MULTILINE)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 TEST_FILE = re.compile(r"test_part(\d)_")
 NOTEBOOK_TIMEOUT_S = 300
@@ -156,7 +158,7 @@ class Workbook:
         return found[0] if found else None
 
     def part_modules(self) -> dict[int, list[str]]:
-        """The reference's modules holding solution blocks of each part, from their BEGIN SOLUTION markers."""
+        """The reference's modules holding solution blocks of each part, read from the blocks' markers."""
         modules: dict[int, set[str]] = collections.defaultdict(set)
         for path in sorted((self.reference / "deployment").rglob("*.py")):
             for part in SOLUTION_BLOCK.findall(path.read_text()):
