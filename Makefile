@@ -45,7 +45,7 @@ $(GRADE_READY): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@# Editors that start a kernel from .venv (VS Code, PyCharm) find the package deployment/ too.
-	@$(if $(filter .venv,$(VENV)),$(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "notebook_to_production.pth").write_text("$(CURDIR)\n")')
+	@if [ "$(VENV)" = .venv ]; then $(PY) -c 'import pathlib, site; pathlib.Path(site.getsitepackages()[0], "notebook_to_production.pth").write_text("$(CURDIR)\n")'; fi
 	@rm -f $(VENV)/.ready-grade-*
 	@touch $@
 

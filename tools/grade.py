@@ -95,6 +95,7 @@ class PartResult:
     failed: int = 0
     skipped: int = 0
     waiting: dict[int, int] = field(default_factory=dict)  # other part -> failing tests that reached its stub
+    problems: list[str] = field(default_factory=list)  # test files that could not even be collected
     notebook: NotebookResult = field(default_factory=NotebookResult)
 
     @property
@@ -130,6 +131,7 @@ class Grade:
         for number, raw in data["parts"].items():
             raw = dict(raw)
             raw["waiting"] = {int(k): v for k, v in raw["waiting"].items()}
+            raw.setdefault("problems", [])
             raw["notebook"] = NotebookResult(**raw["notebook"])
             parts[int(number)] = PartResult(**raw)
         return cls(data["name"], parts, data["status"], data["message"], data["section"])
@@ -177,6 +179,7 @@ def run_quietly(command: list[str], *, cwd: Path, env: dict | None = None, timeo
     try:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        RUNNING.add(process)
         try:
             return process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -185,9 +188,14 @@ def run_quietly(command: list[str], *, cwd: Path, env: dict | None = None, timeo
         except BaseException:
             stop_process_tree(process)
             raise
+        finally:
+            RUNNING.discard(process)
     finally:
         if log is not None:
             output.close()
+
+
+RUNNING: set[subprocess.Popen] = set()  # the runs in flight, stopped if the grader itself is stopped
 
 
 def stop_process_tree(process: subprocess.Popen) -> None:
@@ -242,7 +250,7 @@ def run_tests(workbook: Workbook, package_home: Path, parts: list[int], *, secti
         report = Path(tmp) / "report.xml"
         command = [sys.executable, "-m", "pytest", *files, f"--impl={package_home}", "-m", selection,
                    "-p", "no:cacheprovider", "-p", "no:nbval", "-q", "--tb=short", "--color=no",
-                   f"--junitxml={report}", "-o", "junit_family=xunit2"]
+                   "--continue-on-collection-errors", f"--junitxml={report}", "-o", "junit_family=xunit2"]
         if workers > 1:
             command += ["-n", str(workers)]
         status = run_quietly(command, cwd=workbook.root, env=_pytest_env(), timeout_s=timeout_s)
@@ -253,12 +261,16 @@ def run_tests(workbook: Workbook, package_home: Path, parts: list[int], *, secti
         if not report.exists():
             raise RuntimeError("pytest wrote no report; run the tests by hand: " + " ".join(command))
         for case in ET.parse(report).getroot().iter("testcase"):
-            match = TEST_FILE.search(case.get("classname", "") + " " + case.get("file", ""))
+            collected = bool(case.get("classname"))  # a file that could not be collected has none
+            match = TEST_FILE.search(case.get("classname") or case.get("name", ""))
             if not match or int(match.group(1)) not in results:
                 continue
             result = results[int(match.group(1))]
             failure = next((c for c in case if c.tag in ("failure", "error")), None)
-            if failure is not None:
+            if not collected and failure is not None:
+                result.failed += 1
+                result.problems.append(f"{case.get('name')} could not be collected: {_last_error(failure.text or '', 2)}")
+            elif failure is not None:
                 other = stub_part(failure)
                 if other is not None and other != result.part:
                     result.waiting[other] = result.waiting.get(other, 0) + 1
@@ -330,7 +342,9 @@ def _last_error(output: str, status: int) -> str:
     """The line of pytest's output that says why a run failed without a failing cell."""
     lines = [ANSI.sub("", line).strip() for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
-        if line.startswith(("E ", "ERROR", "FAILED")) or "Error" in line:
+        if line.startswith("E "):
+            return line[2:].strip()
+        if line.startswith(("ERROR", "FAILED")) or "Error" in line:
             return line
     return lines[-1] if lines else f"pytest exited with status {status} before a cell failed"
 
@@ -471,6 +485,8 @@ def format_table(grade: Grade) -> str:
         marker = " and ".join(f"part{p}" for p in grade.parts) + (f" and section{grade.section}" if grade.section else "")
         lines.append(f"No graded test is marked {marker}.")
     for result in grade.parts.values():
+        for problem in result.problems:
+            lines.append(f"Part {result.part}: {problem}")
         for other, count in sorted(result.waiting.items()):
             lines.append(f"Part {result.part}: {count} test{'s' if count != 1 else ''} wait for Part {other}: "
                          f"finish Part {other} first (make grade PART={other}).")
@@ -561,12 +577,19 @@ def grade_folder(workbook: Workbook, submissions: list[Path], args: argparse.Nam
     from tqdm import tqdm
 
     grades: dict[Path, Grade] = {}
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool, \
-            tqdm(total=len(submissions), unit="submission", file=sys.stderr, dynamic_ncols=True) as bar:
-        futures = {pool.submit(grade_in_subprocess, workbook, s, args, args.time_limit): s for s in submissions}
-        for future in as_completed(futures):
-            grades[futures[future]] = future.result()
-            bar.update()
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        with tqdm(total=len(submissions), unit="submission", file=sys.stderr, dynamic_ncols=True) as bar:
+            futures = {pool.submit(grade_in_subprocess, workbook, s, args, args.time_limit): s for s in submissions}
+            for future in as_completed(futures):
+                grades[futures[future]] = future.result()
+                bar.update()
+    except BaseException:  # Ctrl-C or SIGTERM: stop every submission in flight, start no other
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(RUNNING):
+            stop_process_tree(process)
+        raise
+    pool.shutdown()
     return [grades[s] for s in submissions]
 
 
@@ -592,8 +615,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that the test runs this grader started are stopped with it."""
+    def handler(number, frame):
+        raise SystemExit(128 + number)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _stop_on_sigterm()
     workbook = Workbook(args.root.resolve())
     parts = sorted(set(args.part or PARTS))
     notebooks = not args.no_notebooks and not args.status
@@ -602,11 +634,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.submission is not None:
         submissions = find_submissions(args.submission.resolve())
+        one_checkout = submissions == [args.submission.resolve()]
     else:
-        submissions = [workbook.root]
+        submissions, one_checkout = [workbook.root], True
     fair = False if args.in_place else None
 
-    if len(submissions) > 1:
+    if not one_checkout:
         grades = grade_folder(workbook, submissions, args)
         out = workbook.root / "build" / "grades.csv"
         write_csv(out, grades, parts)
@@ -625,8 +658,11 @@ def main(argv: list[str] | None = None) -> int:
     checkout = submissions[0]
     try:
         grade = grade_checkout(workbook, checkout, parts, section=args.section, notebooks=notebooks,
-                               fair=fair, workers=args.workers)
-    except (TimeoutError, RuntimeError) as error:
+                               fair=fair, workers=args.workers, timeout_s=args.time_limit)
+    except TimeoutError:
+        grade = Grade(str(checkout), {p: PartResult(p) for p in parts}, "timed out",
+                      f"stopped after the time limit of {args.time_limit:.0f} s")
+    except RuntimeError as error:
         grade = Grade(str(checkout), {p: PartResult(p) for p in parts}, "error", str(error))
     if args.json:
         args.json.write_text(json.dumps(grade.to_json(), indent=1))

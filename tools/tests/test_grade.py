@@ -24,6 +24,16 @@ sys.path.append(str(TOOLS))
 import grade  # noqa: E402  (tools/grade.py)
 
 
+def test_runs(workbook: Path) -> list[psutil.Process]:
+    """The pytest processes running this workbook's tests (their command lines name its test files)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "pytest" in command and str(workbook / "tests") in command:
+            found.append(process)
+    return found
+
+
 def run_grade(workbook: Path, *args: str, timeout_s: float = 300) -> tuple[subprocess.CompletedProcess, dict]:
     """Run tools/grade.py on the synthetic workbook; its printed output and its --json results."""
     out = workbook.parent / "grade.json"
@@ -69,6 +79,15 @@ def test_a_students_grade_without_a_reference_names_the_part_to_finish_first(wor
     result, graded = run_grade(workbook, "--no-notebooks")
     assert "Part 4: 2 tests wait for Part 1: finish Part 1 first (make grade PART=1)." in result.stdout
     assert graded["parts"]["1"]["failed"] == 2  # Part 1's own stub is Part 1's failure, not a wait
+
+
+def test_a_test_file_that_cannot_be_collected_is_reported_and_the_other_parts_still_run(workbook, tmp_path):
+    submission = make_submission(tmp_path / "frank", delta='def quadruple(x):\n    """No negate."""\n    return 4 * x\n')
+    result, graded = run_grade(workbook, "--submission", str(submission), "--in-place", "--no-notebooks")
+    assert graded["parts"]["1"]["passed"] == 2
+    assert graded["parts"]["4"]["passed"] == 0
+    assert ("Part 4: tests.test_part4_delta could not be collected: ImportError: cannot import name 'negate'"
+            in result.stdout)
 
 
 def test_make_grade_part_and_section_runs_only_that_sections_tests(workbook):
@@ -129,8 +148,7 @@ def test_a_hanging_submission_is_stopped_at_its_time_limit_and_the_batch_goes_on
     assert (rows["a_hangs"]["status"], rows["a_hangs"]["part1_points"]) == ("timed out", "0.0")
     assert (rows["b_done"]["status"], rows["b_done"]["part1_points"]) == ("graded", "20.0")
     assert elapsed < 120
-    hung = [p for p in psutil.process_iter(["cmdline"]) if any("a_hangs" in part for part in p.info["cmdline"] or [])]
-    assert hung == [], "a process of the stopped submission is still running"
+    assert test_runs(workbook) == [], "a test run of the stopped submission is still running"
 
 
 def test_the_csv_has_a_row_per_submission_and_a_column_per_part_and_notebook(workbook, tmp_path):
@@ -167,3 +185,20 @@ def test_short_diff_keeps_only_the_lines_that_changed_and_their_neighbours():
     got = expected.replace("line 20", "line twenty")
     diff = grade.short_diff(expected, got)
     assert diff.splitlines() == ["--- expected", "+++ got", " line 19", "-line 20", "+line twenty", " line 21"]
+
+
+def test_stopping_the_grader_stops_the_submissions_it_is_running(workbook, tmp_path):
+    folder = tmp_path / "class"
+    make_submission(folder / "g_hangs", alpha='def double(x):\n    """Never returns."""\n    while True:\n        pass\n')
+    grader = subprocess.Popen([sys.executable, str(TOOLS / "grade.py"), "--root", str(workbook),
+                               "--submission", str(folder), "--part", "1", "--no-notebooks", "--jobs", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    deadline = time.monotonic() + 120
+    while not test_runs(workbook) and time.monotonic() < deadline:  # until the submission's tests have started
+        time.sleep(0.2)
+    assert test_runs(workbook), "the submission's tests never started"
+    grader.terminate()
+    assert grader.wait(timeout=60) != 0
+    psutil.wait_procs(test_runs(workbook), timeout=30)
+    assert test_runs(workbook) == []

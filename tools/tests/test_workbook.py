@@ -116,3 +116,49 @@ def test_graded_test_files_carry_their_part_marker(path):
         for node in tree.body
     )
     assert marked, f"{path.name} must set pytestmark = pytest.mark.part{part}"
+
+
+MARKER_DUMP = '''
+import json, os
+
+
+def pytest_collection_finish(session):
+    with open(os.environ["MARKER_DUMP"], "w") as handle:
+        json.dump({item.nodeid: sorted({m.name for m in item.iter_markers()}) for item in session.items}, handle)
+'''
+
+
+@pytest.fixture(scope="module")
+def graded_markers(tmp_path_factory):
+    """Each graded test's node id -> the names of its markers, as pytest collects them."""
+    import json
+    import os
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("markers")
+    (folder / "marker_dump.py").write_text(MARKER_DUMP)
+    out = folder / "markers.json"
+    env = {**os.environ, "PYTHONPATH": str(folder), "MARKER_DUMP": str(out)}
+    env.pop("DEPLOYMENT_IMPL", None)
+    files = [str(p) for p in sorted((ROOT / "tests").glob("test_part*_*.py"))]
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "marker_dump",
+                             "-p", "no:nbval", "-p", "no:cacheprovider", *files], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert out.exists(), result.stdout + result.stderr
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("part", [1, 2, 3, 4, 5])
+@pytest.mark.xfail(reason="section markers arrive with the part branches of this session; "
+                          "remove this xfail once they are merged", strict=False)
+def test_every_graded_test_carries_its_part_and_exactly_one_section_marker(graded_markers, part):
+    tests = {node: marks for node, marks in graded_markers.items() if f"test_part{part}_" in node}
+    assert tests, f"no graded test of Part {part} was collected"
+    wrong = [node for node, marks in tests.items()
+             if f"part{part}" not in marks or len([m for m in marks if re.fullmatch(r"section\d+", m)]) != 1]
+    assert wrong == [], f"{len(wrong)} tests of Part {part} lack their part marker or one section marker: {wrong[:5]}"
+
+
+def test_tests_holds_only_graded_tests_and_tests_of_given_code():
+    names = sorted(p.name for p in (ROOT / "tests").iterdir() if p.suffix == ".py")
+    assert [n for n in names if not re.match(r"(test_part\d_|test_given_)\w+\.py$|conftest\.py$", n)] == []
