@@ -404,6 +404,14 @@ def run_notebook(workbook: Workbook, package_home: Path, part: int, *, rerun: st
 
 # --------------------------------------------------------------------------- one package
 
+SHOW_PROGRESS = False  # main() sets it: a line on stderr before each stage of a long run
+
+
+def progress(what: str) -> None:
+    if SHOW_PROGRESS:
+        print(f"grade: running {what}...", file=sys.stderr, flush=True)
+
+
 
 def fair_package(workbook: Workbook, checkout: Path, part: int, modules: list[str], into: Path) -> Path:
     """A package home in ``into``: the reference, with the submission's modules of ``part`` copied over it."""
@@ -440,23 +448,29 @@ def grade_checkout(workbook: Workbook, checkout: Path, parts: list[int], *, sect
         return None if deadline is None else max(1.0, deadline - time.monotonic())
 
     name = "deployment/" if checkout == workbook.root else str(checkout)
-    if not fair:
-        results = run_tests(workbook, checkout, parts, section=section, workers=workers, timeout_s=left())
-        if notebooks and section is None:
-            for part in parts:
-                results[part].notebook = run_notebook(workbook, checkout, part, timeout_s=left(),
-                                                      rerun=_rerun_command(workbook, checkout, part, fair))
-        return Grade(name, results, section=section)
-
-    modules = workbook.part_modules()
-    results = {}
+    run_books = notebooks and section is None
     with tempfile.TemporaryDirectory(prefix="grade-fair-") as tmp:
-        for part in parts:
-            home = fair_package(workbook, checkout, part, modules.get(part, []), Path(tmp))
-            results[part] = run_tests(workbook, home, [part], section=section, workers=workers, timeout_s=left())[part]
-            if notebooks and section is None:
-                results[part].notebook = run_notebook(workbook, home, part, timeout_s=left(),
-                                                      rerun=_rerun_command(workbook, checkout, part, fair))
+        if fair:
+            modules = workbook.part_modules()
+            homes = {part: fair_package(workbook, checkout, part, modules.get(part, []), Path(tmp)) for part in parts}
+            results = {}
+            for part in parts:
+                progress(f"the graded tests of Part {part}" + (f", section {section}" if section else ""))
+                results[part] = run_tests(workbook, homes[part], [part], section=section, workers=workers,
+                                          timeout_s=left())[part]
+        else:
+            homes = {part: checkout for part in parts}
+            progress("the graded tests of " + ("Part " if len(parts) == 1 else "Parts ")
+                     + ", ".join(map(str, parts)) + (f", section {section}" if section else ""))
+            results = run_tests(workbook, checkout, parts, section=section, workers=workers, timeout_s=left())
+        if run_books:
+            progress("the notebooks of " + ("Part " if len(parts) == 1 else "Parts ") + ", ".join(map(str, parts))
+                     + f", {max(1, workers)} at a time")
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                runs = {part: pool.submit(run_notebook, workbook, homes[part], part, timeout_s=left(),
+                                          rerun=_rerun_command(workbook, checkout, part, fair)) for part in parts}
+                for part, run in runs.items():
+                    results[part].notebook = run.result()
     return Grade(name, results, section=section)
 
 
@@ -624,8 +638,10 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SHOW_PROGRESS
     args = parse_args(argv)
     _stop_on_sigterm()
+    SHOW_PROGRESS = not args.quiet and not args.status
     workbook = Workbook(args.root.resolve())
     parts = sorted(set(args.part or PARTS))
     notebooks = not args.no_notebooks and not args.status

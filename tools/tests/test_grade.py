@@ -24,7 +24,7 @@ sys.path.append(str(TOOLS))
 import grade  # noqa: E402  (tools/grade.py)
 
 
-def test_runs(workbook: Path) -> list[psutil.Process]:
+def running_tests_of(workbook: Path) -> list[psutil.Process]:
     """The pytest processes running this workbook's tests (their command lines name its test files)."""
     found = []
     for process in psutil.process_iter(["cmdline"]):
@@ -148,7 +148,7 @@ def test_a_hanging_submission_is_stopped_at_its_time_limit_and_the_batch_goes_on
     assert (rows["a_hangs"]["status"], rows["a_hangs"]["part1_points"]) == ("timed out", "0.0")
     assert (rows["b_done"]["status"], rows["b_done"]["part1_points"]) == ("graded", "20.0")
     assert elapsed < 120
-    assert test_runs(workbook) == [], "a test run of the stopped submission is still running"
+    assert running_tests_of(workbook) == [], "a test run of the stopped submission is still running"
 
 
 def test_the_csv_has_a_row_per_submission_and_a_column_per_part_and_notebook(workbook, tmp_path):
@@ -195,10 +195,10 @@ def test_stopping_the_grader_stops_the_submissions_it_is_running(workbook, tmp_p
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     deadline = time.monotonic() + 120
-    while not test_runs(workbook) and time.monotonic() < deadline:  # until the submission's tests have started
+    while not running_tests_of(workbook) and time.monotonic() < deadline:  # until the submission's tests have started
         time.sleep(0.2)
-    assert test_runs(workbook), "the submission's tests never started"
+    assert running_tests_of(workbook), "the submission's tests never started"
     grader.terminate()
     assert grader.wait(timeout=60) != 0
-    psutil.wait_procs(test_runs(workbook), timeout=30)
-    assert test_runs(workbook) == []
+    psutil.wait_procs(running_tests_of(workbook), timeout=30)
+    assert running_tests_of(workbook) == []
