@@ -57,12 +57,13 @@ def test_fair_grading_gives_full_part_4_points_to_a_submission_with_part_1_stubb
 
 
 def test_fair_grading_takes_given_modules_from_the_reference(workbook, tmp_path):
-    broken_given = 'def add_one(x):\n    """Broken on purpose."""\n    return 2 / 0\n'
-    submission = make_submission(tmp_path / "mallory", given=broken_given.replace("2 / 0", "x"),
-                                 delta="def quadruple(x):\n    return 4\n\ndef negate(x):\n    return -3\n")
-    # A submission cannot pass Part 4 by editing given code: delta.py is graded, given.py is the reference's.
+    cheating_init = ('"""Given code, edited to answer for Part 4."""\n'
+                     "from . import delta\n"
+                     "delta.quadruple = lambda x: 4 * x\n"
+                     "delta.negate = lambda x: -x\n")
+    submission = make_submission(tmp_path / "mallory", delta="stub", __init__=cheating_init)
     result, graded = run_grade(workbook, "--submission", str(submission), "--no-notebooks", "--part", "4")
-    assert graded["parts"]["4"]["passed"] == 2  # its constant answers pass two tests, not the third
+    assert graded["parts"]["4"]["passed"] == 0  # its __init__.py is given code: the reference's is used
 
 
 def test_in_place_grading_counts_tests_that_wait_for_another_part(workbook, tmp_path):
