@@ -90,26 +90,50 @@ def _wait_until_healthy(url: str, server: subprocess.Popen, log: Path, timeout_s
     raise RuntimeError(f"The server on {url} was not healthy within {timeout_s} s.")
 
 
-class _ServiceTime:
-    """A model that takes ``delay_ms`` to answer, like one behind a feature store or a GPU queue."""
+class _SimulatedClock:
+    """Seconds on a clock that only the models' service times move.
 
-    def __init__(self, model: Any, delay_ms: float) -> None:
-        self.model, self.delay_ms = model, delay_ms
+    The canary compares latency percentiles; on a simulated clock they are
+    the models' own, not the noise of a busy machine, and every run agrees.
+    """
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+class _ServiceTime:
+    """A model that takes about ``delay_ms`` to answer (like one behind a feature store or a GPU queue).
+
+    Each call moves the simulated ``clock`` by the delay times a log-normal
+    factor (median 1, sigma 0.25): answers vary as real ones do.
+    """
+
+    def __init__(self, model: Any, delay_ms: float, clock: _SimulatedClock, seed: int) -> None:
+        self.model, self.delay_ms, self.clock = model, delay_ms, clock
+        self.rng = np.random.default_rng(seed)
         self.n_features_in_ = model.n_features_in_
 
     def predict(self, X: Any) -> np.ndarray:
-        time.sleep(self.delay_ms / 1000)
+        self.clock.now_s += self.delay_ms * self.rng.lognormal(0.0, 0.25) / 1000
         return self.model.predict(X)
 
 
-def _canary(baseline: Any, candidate: Any, X: np.ndarray, seed: int) -> CanaryRollout:
-    """A canary on wall-clock time, in process: 5% -> 25% -> 50% -> 100% of 100,000 random users."""
+def _canary(baseline: Any, candidate: Any, delays_ms: tuple[float, float], X: np.ndarray,
+            seed: int) -> CanaryRollout:
+    """A canary in process, on a simulated clock: 5% -> 25% -> 50% -> 100% of 100,000 random users."""
+    clock = _SimulatedClock()
     monitors = ModelMonitor(), ModelMonitor()
     rollout = CanaryRollout(
-        InferenceAPI(baseline, APIConfig(version="1.0.0"), monitor=monitors[0]),
-        InferenceAPI(candidate, APIConfig(version="2.0.0"), monitor=monitors[1]),
+        InferenceAPI(_ServiceTime(baseline, delays_ms[0], clock, seed), APIConfig(version="1.0.0"),
+                     monitor=monitors[0], clock=clock),
+        InferenceAPI(_ServiceTime(candidate, delays_ms[1], clock, seed + 1), APIConfig(version="2.0.0"),
+                     monitor=monitors[1], clock=clock),
         baseline_monitor=monitors[0], candidate_monitor=monitors[1], names=("v1.0.0", "v2.0.0"),
         steps=(0.05, 0.25, 0.5, 1.0), max_p95_latency_ratio=1.5, min_step_duration_s=0.0, min_requests=60,
+        clock=clock,
     )
     rng = np.random.default_rng(seed)
 
@@ -270,12 +294,12 @@ def _tell_the_story(out: Path, step: Any) -> int:
     fig.savefig(out / "ab_test.png", dpi=120)
     plt.close(fig)
 
-    step(7, "Canary rollouts of v2.0.0 (each version takes 1 ms): one healthy, one 4 ms slower")
-    healthy = _canary(_ServiceTime(v1, 1.0), _ServiceTime(v2, 1.0), data.X_test, seed=1)
+    step(7, "Canary rollouts of v2.0.0 (each version takes about 1 ms, simulated): one healthy, one 4 ms slower")
+    healthy = _canary(v1, v2, (1.0, 1.0), data.X_test, seed=1)
     shares = " -> ".join(f"{event['candidate_share']:.0%}" for event in healthy.history
                          if event["action"] in ("start", "advance"))
     print(f"healthy canary: {healthy.status}; candidate share {shares}")
-    slow = _canary(_ServiceTime(v1, 1.0), _ServiceTime(v2, 5.0), data.X_test, seed=1)
+    slow = _canary(v1, v2, (1.0, 5.0), data.X_test, seed=1)
     print(f"slow canary: {slow.status}: {slow.reason}")
     checks["healthy canary completes, slow one rolls back"] = healthy.status == "completed" and slow.status == "rolled back"
     if healthy.status == "completed" and outcome.decision == "ship treatment":
@@ -289,7 +313,7 @@ def _tell_the_story(out: Path, step: Any) -> int:
         times = [e["time_s"] for e in rollout.history]
         shares = [100 * e["candidate_share"] for e in rollout.history]
         ax.step(times, shares, where="post", marker="o", label=f"{label}: {rollout.status}")
-    ax.set_xlabel("time since the rollout started (s)")
+    ax.set_xlabel("time since the rollout started (simulated s)")
     ax.set_ylabel("users on the candidate (%)")
     ax.set_title("Canary rollouts: traffic share over time")
     ax.legend()
