@@ -477,6 +477,10 @@ def grade_checkout(workbook: Workbook, checkout: Path, parts: list[int], *, sect
 # --------------------------------------------------------------------------- reports
 
 
+def _wait(count: int) -> str:
+    return "waits" if count == 1 else "wait"
+
+
 def format_table(grade: Grade) -> str:
     """The score table of one package, then why notebooks failed and which parts wait for others."""
     what = f"section {grade.section} of " if grade.section is not None else ""
@@ -485,7 +489,7 @@ def format_table(grade: Grade) -> str:
         lines.append(f"  {grade.status}: {grade.message}")
     lines.append(f"{'part':<6}{'topic':<16}{'tests':>9}{'points':>10}  {'waiting for another part':<26}notebook")
     for result in grade.parts.values():
-        waiting = ", ".join(f"{n} wait for Part {m}" for m, n in sorted(result.waiting.items())) or "-"
+        waiting = ", ".join(f"{n} {_wait(n)} for Part {m}" for m, n in sorted(result.waiting.items())) or "-"
         notebook = result.notebook.status
         if result.notebook.status == "failed" and result.notebook.cell:
             notebook += f" at code cell {result.notebook.cell}"
@@ -502,7 +506,7 @@ def format_table(grade: Grade) -> str:
         for problem in result.problems:
             lines.append(f"Part {result.part}: {problem}")
         for other, count in sorted(result.waiting.items()):
-            lines.append(f"Part {result.part}: {count} test{'s' if count != 1 else ''} wait for Part {other}: "
+            lines.append(f"Part {result.part}: {count} test{'s' if count != 1 else ''} {_wait(count)} for Part {other}: "
                          f"finish Part {other} first (make grade PART={other}).")
         skipped = result.skipped
         if skipped:
@@ -540,7 +544,7 @@ def status_lines(grade: Grade) -> list[str]:
     lines = []
     for result in grade.parts.values():
         label = f"Part {result.part} ({PARTS[result.part]})"
-        waits = "".join(f"; {n} wait for Part {m}" for m, n in sorted(result.waiting.items()))
+        waits = "".join(f"; {n} {_wait(n)} for Part {m}" for m, n in sorted(result.waiting.items()))
         if result.total and result.passed == result.total:
             lines.append(f"{label}: written, all {result.total} graded tests pass")
         elif result.passed:
