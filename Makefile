@@ -35,7 +35,7 @@ FORCE ?=
 	demo lab grade student-release release bench clean
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '1,16p' Makefile
 
 install: $(GRADE_READY) $(LAB_READY) $(TOOLS_READY)
 
@@ -60,8 +60,8 @@ $(TOOLS_READY): tools/requirements-instructor.txt $(GRADE_READY)
 	@touch $@
 
 test: check-release tools-test
-	$(MAKE) doctest mutation-check
-	$(MAKE) release-proof
+	$(MAKE) --no-print-directory doctest mutation-check
+	$(MAKE) --no-print-directory release-proof
 
 check-release:
 	$(PYTHON) tools/release.py --check
