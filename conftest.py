@@ -4,7 +4,7 @@ One switch serves pytest, its xdist workers and the notebook kernels that
 nbval starts:
 
 * ``pytest --impl=solutions`` or ``DEPLOYMENT_IMPL=solutions``: the reference
-  solution in ``solutions/deployment``;
+  solution in ``solutions/deployment`` (in the instructor's checkout only);
 * ``--impl=student`` (the default): the student package ``deployment/``;
 * ``--impl=PATH``: the ``deployment`` package inside another checkout (grading).
 
