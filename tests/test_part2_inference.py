@@ -220,6 +220,14 @@ def test_instances_that_are_not_2d_are_refused(instances):
 
 
 @pytest.mark.section2
+@pytest.mark.parametrize("instances, kind", [(3.0, "float"), ("rows", "str"), ({"instances": ROWS}, "dict"),
+                                             (None, "NoneType")], ids=["number", "string", "dict", "none"])
+def test_instances_that_are_not_a_list_are_refused_naming_their_type(instances, kind):
+    with pytest.raises(ValidationError, match=rf"2-D list of numbers, got {kind}\."):
+        _api().validate(instances)
+
+
+@pytest.mark.section2
 @pytest.mark.parametrize("instances", [np.array(3.0), np.zeros(WIDTH), np.zeros((1, 1, WIDTH))],
                          ids=["0-d", "1-d", "3-d"])
 def test_an_array_that_is_not_2d_is_refused_naming_its_dimensions(instances):
@@ -292,6 +300,12 @@ def test_a_refusal_never_repeats_the_key():
     with pytest.raises(AuthenticationError) as error:
         _api(api_keys={"s3cret"})._check_api_key("guess-4711")
     assert "4711" not in str(error.value)
+
+
+@pytest.mark.section3
+def test_a_key_that_is_not_a_string_is_refused_naming_its_type():
+    with pytest.raises(AuthenticationError, match=r"must be a string, got int\."):
+        _api(api_keys={"s3cret"})._check_api_key(12345)
 
 
 @pytest.mark.section3
@@ -694,6 +708,15 @@ def test_cache_answers_mixed_hits_and_misses_in_the_requests_order():
 
 
 @pytest.mark.section7
+def test_cached_probabilities_are_the_models_own():
+    api = _api(cache_size=100)
+    first = api.predict_proba(ROWS[:3])["probabilities"]
+    mixed = api.predict_proba(ROWS[:5])["probabilities"]  # 3 hits, 2 misses
+    np.testing.assert_allclose(first, CLASSIFIER.predict_proba(np.array(ROWS[:3])), rtol=1e-12)
+    np.testing.assert_allclose(mixed, CLASSIFIER.predict_proba(np.array(ROWS[:5])), rtol=1e-12)
+
+
+@pytest.mark.section7
 def test_cache_evicts_the_least_recently_used_row():
     model = CountingModel(CLASSIFIER)
     api = _api(model, cache_size=2)
@@ -725,6 +748,13 @@ def test_fallback_answers_when_the_model_raises_and_says_so():
     response = api.predict(ROWS)
     assert response["fallback"] is True
     assert response["predictions"] == SIMPLE.predict(np.array(ROWS)).tolist()
+
+
+@pytest.mark.section8
+def test_fallback_probabilities_are_the_fallbacks_own():
+    response = _api(BrokenModel(), fallback_model=SIMPLE).predict_proba(ROWS)
+    np.testing.assert_allclose(response["probabilities"], SIMPLE.predict_proba(np.array(ROWS)), rtol=1e-12)
+    assert response["fallback"] is True
 
 
 @pytest.mark.section8
