@@ -2,10 +2,11 @@
 
 A fitted model answers ``model.predict(X)``. A service must also refuse bad
 input with a clear message, know who is calling (API keys), stop one client
-from drowning the others (rate limits), answer repeated questions from a
-cache, keep answering when the model breaks (a fallback model), and leave a
-trace of every request (a JSON log line and a monitor). ``InferenceAPI`` adds
-all of that around any model with ``predict`` and ``n_features_in_``.
+from drowning the others (rate limits), leave a trace of every request (a
+JSON log line and a monitor), answer repeated questions from a cache, keep
+answering when the model breaks (a fallback model), and say whether it is
+healthy. ``InferenceAPI`` adds all of that around any model with
+``predict`` and ``n_features_in_``.
 
 A request goes through three stages:
 
@@ -18,6 +19,14 @@ A request goes through three stages:
 ``predict`` is the three in a row. The HTTP server (``server.py``) calls
 them separately: a request with a wrong key is refused before its body is
 read, and concurrent one-row requests share one model call (micro-batching).
+
+The notebook's sections build it in order, and each runs once its own
+methods are written: 2 ``validate``, 3 ``_check_api_key``, 4
+``TokenBucket.take`` and ``_check_rate_limit``, 5 ``_record``, 6
+``authorize``, ``admit`` and ``infer`` (now requests are answered), 7
+``_cached_outputs`` (reached only with ``cache_size > 0``), 8 ``_fall_back``
+(reached only when the model raises and a fallback is configured), 9
+``health``.
 
 >>> api = InferenceAPI(model, APIConfig(version="1.0.0"))
 >>> api.predict([[0.1] * model.n_features_in_])
@@ -76,10 +85,14 @@ class APIConfig:
       default ``ceil(rate_limit_rps)``, at least 1.
     - ``cache_size``: rows whose predictions are remembered (LRU); 0 turns the cache off.
     - ``fallback_model``: answers when the model raises; ``None``: no fallback.
-    - ``latency_slo_ms``: health is ``degraded`` when the recent p95 latency is above this.
-    - ``max_error_rate``: health is ``degraded`` when more recent requests than this
-      fraction failed on the service's side (model failures, fallback answers).
-    - ``health_window``: how many recent requests health looks at.
+    - ``latency_slo_ms``: health is ``degraded`` when the p95 latency of the recent
+      model calls is above this (milliseconds).
+    - ``max_error_rate``: health is ``degraded`` when more than this fraction of the
+      recent model calls failed or were answered by the fallback.
+    - ``health_window``: how many recent model calls health looks at.
+
+    A setting that makes no sense is a ValidationError naming it, e.g.
+    ``APIConfig.cache_size must be an integer >= 0, got -1.``
 
     >>> APIConfig(version="2.0.0", api_keys={"secret"}, rate_limit_rps=10, burst=20).bucket_capacity
     20.0
@@ -213,7 +226,19 @@ def _shown(value: Any) -> str:
 
 
 def _first_bad_value(instances: Sequence[Any], width: int) -> ValidationError:
-    """The error naming the first bad row or value. Only runs once a request is known to be bad."""
+    """The ValidationError naming the first bad row or value of ``instances``, a request known to be bad.
+
+    It walks the rows in Python, so call it only once a request is known to
+    be bad. Its sentences, for the first problem found (rows and columns
+    count from 0):
+
+    - ``row 1 is 13.68 (float), not a list of numbers; instances must be 2-D, e.g. [[0.5, 1.2, ...]].``
+    - ``row 1, column 4 is the boolean True, not a number.``
+    - ``row 1, column 4 is '0.5' (str), not a number.`` (any other type: its repr, cut to 40 characters)
+    - ``row 1, column 4 is too large for a 64-bit float.`` (a Python integer beyond 1.8e308)
+    - ``row 1, column 4 is nan, not a finite number.``
+    - ``row 1 has 28 values, but the model takes 30 features.``
+    """
     for r, row in enumerate(instances):
         if not isinstance(row, (list, tuple, np.ndarray)):
             return ValidationError(
@@ -235,7 +260,7 @@ def _first_bad_value(instances: Sequence[Any], width: int) -> ValidationError:
 
 
 class InferenceAPI:
-    """A model served safely: validation, API keys, rate limits, a cache, a fallback, logs, health.
+    """A model served safely: validation, API keys, rate limits, logs, a cache, a fallback, health.
 
     ``model`` is any fitted model with ``predict`` and ``n_features_in_`` (the
     package's models or scikit-learn's). ``monitor`` (optional) is told about
@@ -277,28 +302,28 @@ class InferenceAPI:
                 "InferenceAPI: the fallback of a classifier must be a classifier with the same classes_."
             )
         self._clock = clock
-        self._lock = threading.Lock()  # guards the buckets, the cache and the counters
+        self._lock = threading.Lock()  # guards the buckets, the cache and its counters
         # API keys as bytes for hmac.compare_digest, each with a fingerprint safe to log.
         self._keys = [
             (key.encode("utf-8"), "key-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:8])
             for key in sorted(self.config.api_keys or ())
         ]
-        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()  # client -> bucket, LRU order
-        self._cache: OrderedDict[bytes, Any] = OrderedDict()  # row bytes -> prediction, LRU order
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()  # client -> bucket, least recent first
+        self._cache: OrderedDict[bytes, Any] = OrderedDict()  # row bytes -> outputs, least recent first
         self.cache_hits = 0
         self.cache_misses = 0
-        # Recent requests that reached the model: (latency_ms, outcome), outcome "ok",
-        # "fallback" or "unavailable"; health reads them. Client mistakes are not kept.
+        # The recent model calls, for health: (latency_ms, kind), kind "ok", "fallback" or "unavailable".
         self._recent: deque[tuple[float, str]] = deque(maxlen=self.config.health_window)
-        self._fallback_active = False  # did the fallback answer the last model call?
-        self._monitor_failed = False
+        self._monitor_failed = False  # warn once, not on every request
         self._ids = itertools.count(1)
-        self._id_prefix = os.urandom(4).hex()
+        self._id_prefix = os.urandom(4).hex()  # request ids stay unique across restarts
         self._started_s = clock()
 
     @property
     def version(self) -> str:
         return self.config.version
+
+    # --- given: the public calls, made of the stages you write ----------------------------------
 
     def predict(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None) -> dict[str, Any]:
         """Answer one request: ``{"predictions": [...], "version": str, "timestamp": datetime (UTC)}``.
@@ -330,24 +355,46 @@ class InferenceAPI:
         return {"hits": self.cache_hits, "misses": self.cache_misses,
                 "size": len(self._cache), "max_size": self.config.cache_size}
 
+    def refuse(self, caller: Caller, error: BaseException) -> BaseException:
+        """Finish an authorized request that failed before its rows were admitted (a bad body, say).
+
+        It is logged and reported to the monitor like any refused request;
+        returns ``error`` so the caller can raise it.
+        """
+        self._record(caller.request_id, caller.client, 0, caller.started_s, error=error)
+        return error
+
+    def _new_request_id(self) -> str:
+        """A new request id, ``"<8 hex digits>-<n>"``: unique in this process and, by its prefix, across restarts."""
+        return f"{self._id_prefix}-{next(self._ids)}"
+
+    # --- 2. Validating requests -------------------------------------------------------------------
+
     def validate(self, instances: Any) -> np.ndarray:
         """Check ``instances`` and return them as a float64 array of shape (rows, n_features).
 
         Accepted: a 2-D list (or tuple) of real numbers, or a 2-D numeric numpy
-        array, with 1 to ``max_batch_size`` rows, exactly ``n_features``
-        columns and only finite values. Refused with a ValidationError that
-        names the row and column of the first bad value: booleans (``True`` is
-        not 1.0 here), strings, None, nested lists, NaN, inf and integers too
-        large for a 64-bit float; an empty request. A ragged row or a wrong
-        width is named with both numbers ("row 1 has 29 values, but the model
-        takes 30 features"). More than ``max_batch_size`` rows is a
-        ``BatchTooLargeError``.
+        array, with 1 to ``config.max_batch_size`` rows of exactly
+        ``n_features`` finite values. Python's and numpy's integers and floats
+        are numbers; booleans are not (``True`` is not 1.0 here: it is almost
+        always a client's bug). Refused with a ValidationError, in these
+        sentences (rows and columns count from 0):
 
-        Vectorized: a good batch of 1,000 rows is checked without a Python
-        loop over rows (numpy does the work in C); only a request already
-        known to be bad is walked value by value, by the given
-        ``_first_bad_value(instances, n_features)``, which returns the error
-        naming the first bad row or value.
+        - ``instances must be a 2-D list of numbers, got str.`` (not a list, tuple or array)
+        - ``instances must be 2-D (rows x features), got a 1-D array.`` (an array of another dimension)
+        - ``instances is empty; send at least one row.``
+        - ``instances has 101 rows; the limit is 100 rows a request.`` (a ``BatchTooLargeError``)
+        - ``instances have 29 columns, but the model takes 30 features.`` (every row the wrong width)
+        - ``row 2, column 7 is nan, not a finite number.`` (the first NaN or infinity)
+        - a row or value of the wrong kind (a row that is not a list, a boolean, a
+          string, None, a nested list, a ragged row, an integer too large for a
+          float): the error that the given ``_first_bad_value(instances, n_features)``
+          returns, which names the first one.
+
+        It must be cheap, or it costs more than the model: check a good batch
+        of 1,000 rows with a few numpy calls, without a Python loop over its
+        values; walk a request value by value only once it is known to be bad.
+        The notebook measures it.
 
         >>> api.validate([[0.5] * 29 + [True]])
         Traceback (most recent call last):
@@ -365,9 +412,7 @@ class InferenceAPI:
         elif isinstance(instances, (list, tuple)):
             n_rows = len(instances)
         else:
-            raise ValidationError(
-                f"instances must be a 2-D list of numbers, got {type(instances).__name__}."
-            )
+            raise ValidationError(f"instances must be a 2-D list of numbers, got {type(instances).__name__}.")
         if n_rows == 0:
             raise ValidationError("instances is empty; send at least one row.")
         if n_rows > limit:
@@ -399,14 +444,30 @@ class InferenceAPI:
         return X
         ### END SOLUTION
 
-    def _check_api_key(self, api_key: str | None) -> str | None:
-        """Return the key's fingerprint (``"key-1a2b3c4d"``), None when auth is off, or raise.
+    # --- 3. Authentication ------------------------------------------------------------------------
 
-        With ``config.api_keys`` set, a missing key or one that matches none
-        raises AuthenticationError. Compare with ``hmac.compare_digest`` against
-        every key (``self._keys`` holds ``(key_bytes, fingerprint)`` pairs): ``==``
-        stops at the first differing character, and the time it takes tells an
-        attacker how much of a guess was right.
+    def _check_api_key(self, api_key: str | None) -> str | None:
+        """The fingerprint of the caller's key, or None when authentication is off (no ``config.api_keys``).
+
+        A fingerprint is ``"key-"`` and the first 8 hex digits of the key's
+        SHA-256: it names the key in logs and rate limits without showing it.
+        ``self._keys`` holds one ``(key_bytes, fingerprint)`` pair per key.
+        With keys configured, raises AuthenticationError (never repeating the key):
+
+        - ``The request has no API key; send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.``
+          (None or an empty key)
+        - ``The API key must be a string, got int.``
+        - ``The API key is not valid.`` (any other key that is not one of them)
+
+        Compare in constant time: the time taken must not depend on how many
+        characters of a guess are right, nor on which key matched. ``==``
+        stops at the first character that differs, so an attacker who times
+        many guesses learns a key one character at a time;
+        ``hmac.compare_digest`` does not, and comparing the guess with every
+        key, with no early exit, hides which one matched.
+
+        >>> InferenceAPI(model, APIConfig(api_keys={"s3cret"}))._check_api_key("s3cret")
+        'key-1ec1c26b'
         """
         ### BEGIN SOLUTION part=2 section="3. Authentication"
         if not self._keys:
@@ -427,14 +488,29 @@ class InferenceAPI:
         return match
         ### END SOLUTION
 
-    def _check_rate_limit(self, client: str, now_s: float) -> None:
-        """Take a token from ``client``'s bucket at ``now_s``, or raise RateLimitError.
+    # --- 4. Rate limiting -------------------------------------------------------------------------
 
-        Does nothing when ``config.rate_limit_rps`` is None. Each client has a
-        ``TokenBucket`` in ``self._buckets`` (made on its first request, full,
-        with ``config.bucket_capacity`` tokens), kept in least-recently-seen
-        order so at most ``MAX_TRACKED_CLIENTS`` are remembered. The error
-        carries ``retry_after_s``, the seconds until a token is back.
+    def _check_rate_limit(self, client: str, now_s: float) -> None:
+        """Take a token from ``client``'s bucket at ``now_s`` (seconds on the API's clock), or raise RateLimitError.
+
+        Does nothing when ``config.rate_limit_rps`` is None. Each client has
+        its own ``TokenBucket`` in ``self._buckets``, full
+        (``config.bucket_capacity`` tokens) on its first request. Memory stays
+        bounded whatever the clients: at most ``MAX_TRACKED_CLIENTS`` buckets
+        are kept, the least recently seen client forgotten first (it comes
+        back with a full bucket). Requests come from many threads: hold
+        ``self._lock`` while touching the buckets.
+
+        The error carries ``retry_after_s``, the seconds until the client's
+        next token, and says (the rate with ``:g``, the wait to 2 decimals):
+        ``Client 'alice' is over its limit of 1 requests a second; retry in 1.00 s.``
+
+        >>> limited = InferenceAPI(model, APIConfig(rate_limit_rps=1.0, burst=1))
+        >>> limited._check_rate_limit("alice", 10.0)    # the first token of a full bucket
+        >>> limited._check_rate_limit("alice", 10.0)
+        Traceback (most recent call last):
+        ...
+        deployment.errors.RateLimitError: Client 'alice' is over its limit of 1 requests a second; retry in 1.00 s.
         """
         ### BEGIN SOLUTION part=2 section="4. Rate limiting"
         rate = self.config.rate_limit_rps
@@ -456,31 +532,86 @@ class InferenceAPI:
             )
         ### END SOLUTION
 
+    # --- 5. Logging and monitoring ----------------------------------------------------------------
+
+    def _record(self, request_id: str, client: str, rows: int, started_s: float, *,
+                error: BaseException | None = None, features: np.ndarray | None = None,
+                predictions: np.ndarray | None = None, fallback: bool = False) -> float:
+        """Finish one request: measure its latency, tell the monitor, log one JSON line; return the latency (ms).
+
+        Every request ends here exactly once, answered or refused (section 6
+        calls it from ``authorize``, ``admit`` and ``infer``). ``started_s``
+        is when the request began, on the API's clock (``self._clock``).
+
+        - The monitor, when there is one: ``log_prediction(features,
+          predictions, latency_ms)`` for an answer (``error`` is None;
+          ``features`` are the request's checked rows), else
+          ``log_error(latency_ms, error)``. A monitor that raises must never
+          fail the request: the first time, log a warning,
+          ``{"event": "monitor_failed", "error": "RuntimeError: disk full"}``,
+          then carry on.
+        - The log: one ``logger.info`` line, the ``json.dumps`` of a dict with
+          these keys, in this order: ``event`` (``"predict"``), ``request_id``,
+          ``client``, ``rows``, ``latency_ms`` (rounded to 3 decimals),
+          ``outcome`` and ``version`` (``config.version``). ``outcome`` is
+          ``"ok"``, ``"fallback"`` (``fallback=True``: the fallback answered)
+          or the error's class name (``"ValidationError"``, ...). ``client``
+          says who called (a key's fingerprint, never a key):
+
+          ``{"event": "predict", "request_id": "demo-1", "client": "alice", "rows": 3, "latency_ms": 4.2,
+          "outcome": "ok", "version": "1.0.0"}``
+
+        >>> started_s = api._clock() - 0.002     # a request that began 2 ms ago
+        >>> api._record("5f3a-1", "alice", 0, started_s, error=RateLimitError("slow down", 1.0)) >= 2.0
+        True
+        """
+        ### BEGIN SOLUTION part=2 section="5. Logging and monitoring"
+        latency_ms = (self._clock() - started_s) * 1000.0
+        if self.monitor is not None:
+            try:
+                if error is None:
+                    self.monitor.log_prediction(features, predictions, latency_ms)
+                else:
+                    self.monitor.log_error(latency_ms, error)
+            except Exception as exc:
+                if not self._monitor_failed:
+                    self._monitor_failed = True
+                    logger.warning(json.dumps({"event": "monitor_failed", "error": f"{type(exc).__name__}: {exc}"}))
+        if logger.isEnabledFor(logging.INFO):  # build the line only when someone reads it
+            outcome = type(error).__name__ if error is not None else ("fallback" if fallback else "ok")
+            logger.info(json.dumps({"event": "predict", "request_id": request_id, "client": client, "rows": rows,
+                                    "latency_ms": round(latency_ms, 3), "outcome": outcome,
+                                    "version": self.config.version}))
+        return latency_ms
+        ### END SOLUTION
+
+    # --- 6. Answering a request -------------------------------------------------------------------
+
     def authorize(self, *, api_key: str | None = None, client_id: str | None = None) -> Caller:
         """Stage 1 of a request, before its rows are read: may this caller make a request now?
 
-        Starts the request's clock (``started_s = self._clock()``) and gives it
-        an id, ``f"{self._id_prefix}-{next(self._ids)}"`` (unique in this
-        process and across restarts). The client is the API key's fingerprint
-        when there is a key (``_check_api_key``), else ``client_id``, else
-        ``"anonymous"``; then the client takes a rate token
-        (``_check_rate_limit(client, started_s)``).
+        Starts the request (``started_s``: now, on the API's clock; an id from
+        the given ``_new_request_id()``) and returns ``Caller(request_id,
+        client, started_s)``. The client is the key's fingerprint when keys
+        are configured (``_check_api_key``), else ``client_id``, else
+        ``"anonymous"``; the client then takes a token of its rate limit
+        (``_check_rate_limit``). So a rate limit counts per key, even when
+        one key calls from many addresses.
 
-        Returns ``Caller(request_id, client, started_s)``. A refused request is
-        first finished with ``_record`` (0 rows, and the error), then its error
-        is raised: AuthenticationError or RateLimitError.
+        A refused caller (AuthenticationError, RateLimitError) is first
+        finished with ``_record`` (0 rows and the error), then the error is raised.
 
         >>> api.authorize(client_id="10.0.0.7").client
         '10.0.0.7'
         """
-        ### BEGIN SOLUTION part=2 section="5. Answering a request"
+        ### BEGIN SOLUTION part=2 section="6. Answering a request"
         started_s = self._clock()
-        request_id = f"{self._id_prefix}-{next(self._ids)}"
+        request_id = self._new_request_id()
         client = client_id or "anonymous"
         try:
             client = self._check_api_key(api_key) or client
             self._check_rate_limit(client, started_s)
-        except Exception as error:
+        except (AuthenticationError, RateLimitError) as error:
             self._record(request_id, client, 0, started_s, error=error)
             raise
         return Caller(request_id, client, started_s)
@@ -488,19 +619,19 @@ class InferenceAPI:
 
     def admit(self, instances: Any, *, api_key: str | None = None, client_id: str | None = None,
               caller: Caller | None = None) -> AdmittedRequest:
-        """Stages 1 and 2 of a request: ``authorize`` the caller (unless ``caller`` was), then ``validate``.
+        """Stages 1 and 2: ``authorize`` the caller (unless ``caller`` already was), then ``validate`` its rows.
 
-        Returns ``AdmittedRequest(request_id, client, X, started_s)``, the
-        caller's fields with the checked rows. Refused instances are first
-        finished with ``_record`` (their rows: ``len(instances)`` for a list,
-        tuple or array with at least one dimension, else 0; and the error),
-        then the ValidationError is raised.
+        Returns ``AdmittedRequest(request_id, client, X, started_s)``: the
+        caller's fields and the checked rows. Refused instances are first
+        finished with ``_record`` (the error, and their number of rows:
+        ``len(instances)`` for a list, a tuple or an array of at least one
+        dimension, else 0), then the ValidationError is raised.
 
         >>> admitted = api.admit([[0.1] * 30], client_id="10.0.0.7")
         >>> admitted.client, admitted.X.shape
         ('10.0.0.7', (1, 30))
         """
-        ### BEGIN SOLUTION part=2 section="5. Answering a request"
+        ### BEGIN SOLUTION part=2 section="6. Answering a request"
         if caller is None:
             caller = self.authorize(api_key=api_key, client_id=client_id)
         try:
@@ -513,54 +644,48 @@ class InferenceAPI:
         return AdmittedRequest(caller.request_id, caller.client, X, caller.started_s)
         ### END SOLUTION
 
-    def refuse(self, caller: Caller, error: BaseException) -> BaseException:
-        """Finish an authorized request that failed before its rows were admitted (a bad body, say).
-
-        It is logged and reported to the monitor like any refused request;
-        returns ``error`` so the caller can raise it.
-        """
-        self._record(caller.request_id, caller.client, 0, caller.started_s, error=error)
-        return error
-
     def infer(self, requests: Sequence[AdmittedRequest], *, method: str = "predict") -> list[Any]:
-        """Stage 2: answer admitted requests with ONE model call; one outcome per request, in order.
+        """Stage 3: answer admitted requests with ONE model call; one outcome per request, in order.
 
-        Stack the rows of every request (``np.concatenate``), get the model's
-        outputs for all of them from ``_predict_rows`` (one call), then cut
-        them back into one outcome per request. An outcome is either the
-        response dict or the exception for that request (never raised here):
+        The rows of all the requests go to the model together, through the
+        given ``_predict_rows(X)``, which returns ``(outputs, used_fallback)``:
+        a classifier's probabilities (rows x classes), else one prediction per
+        row. The outputs are then cut back into one outcome per request: the
+        response dict, or that request's exception (returned, never raised).
+        Every request is finished with ``_record``.
 
-        - ``{"predictions": [...], "version", "timestamp"}`` (a UTC datetime,
-          the same for the whole call), plus ``"fallback": True`` when the
-          fallback answered. A classifier's predictions are its labels,
-          ``self._classes[argmax]`` of the probabilities ``_predict_rows`` returned;
-          with ``method="predict_proba"`` the dict holds ``"probabilities"``
-          (one list per row) and ``"classes"`` instead of ``"predictions"``.
-        - ValidationError ``"row R: the model's output is not finite; ..."``
-          when a row's outputs (scores or probabilities) hold NaN or inf; R counts
-          within its own request. An input far outside the training range
-          overflows; that is the client's input, not a server fault, and a
-          label taken from NaN probabilities would be a made-up answer.
-        - ValidationError when the model itself refuses the rows (it raised a
-          ValidationError: the package's models do when a value overflows inside
-          them); its message quotes the model's own (which names ``X[row, column]``).
-          With several requests, each is then answered on its own, so one
-          client's bad row never fails the others.
-        - ModelUnavailableError, for every request, when no model could answer.
-
-        Each request is logged and reported to the monitor (``_record``).
-        ``method`` other than ``"predict"`` or ``"predict_proba"`` (or
-        ``"predict_proba"`` for a regressor) is a ValidationError.
+        - ``{"predictions": [...], "version", "timestamp"}``: JSON-ready Python
+          values, ``config.version``, and one UTC datetime for the whole call;
+          plus ``"fallback": True`` when the fallback answered. A classifier's
+          predictions are its labels, ``self._classes`` at the argmax of each
+          row's probabilities (so one call gives both, and a label is never
+          taken from NaN probabilities). With ``method="predict_proba"``,
+          ``"probabilities"`` (one list per row) and ``"classes"`` replace
+          ``"predictions"``.
+        - A row whose outputs hold NaN or infinity (an input far outside the
+          training range overflowed inside the model): the ValidationError
+          ``row 1: the model's output is not finite; the input is outside the range it can answer.``,
+          the row counted within its own request (the given ``_rows_not_finite(outputs)``
+          lists such rows). The other requests are answered.
+        - The model refused the rows itself (``_predict_rows`` raised a
+          ValidationError; the package's models do when a value overflows inside
+          them): with one request, the ValidationError ``The model cannot
+          answer these instances (<the model's message without its final
+          period>): a value is far outside the range it was trained on.``;
+          with several, answer each request on its own, so one client's bad
+          row never fails the others.
+        - ``_predict_rows`` raised ModelUnavailableError (the model failed and
+          nothing else answered): that error, for every request.
 
         >>> outcomes = api.infer([api.admit([row]), api.admit([row, [1e308] * 30])])
         >>> outcomes[0]["predictions"], type(outcomes[1]).__name__
         ([1], 'ValidationError')
         """
-        ### BEGIN SOLUTION part=2 section="5. Answering a request"
         if method != "predict" and not (method == "predict_proba" and self.is_classifier):
             raise ValidationError(f"infer: method {method!r} is not 'predict' or, for a classifier, 'predict_proba'.")
         if not requests:
             return []
+        ### BEGIN SOLUTION part=2 section="6. Answering a request"
         X = requests[0].X if len(requests) == 1 else np.concatenate([r.X for r in requests])
         try:
             outputs, used_fallback = self._predict_rows(X)
@@ -608,81 +733,75 @@ class InferenceAPI:
         return outcomes
         ### END SOLUTION
 
-    def _record(self, request_id: str, client: str, rows: int, started_s: float, *,
-                error: BaseException | None = None, features: np.ndarray | None = None,
-                predictions: np.ndarray | None = None, fallback: bool = False) -> float:
-        """Finish one request: measure its latency, log one JSON line, tell the monitor; return the latency.
-
-        - ``latency_ms``: ``(self._clock() - started_s) * 1000``.
-        - ``outcome``: ``"ok"``, ``"fallback"`` (the fallback answered), or the error's
-          type name (``"ValidationError"``, ``"RateLimitError"``, ...).
-        - Health: a request that reached the model (answered, by the fallback or not at
-          all: ModelUnavailableError) goes into ``self._recent`` as ``(latency_ms, kind)``,
-          kind ``"ok"``, ``"fallback"`` or ``"unavailable"``; a client's mistake does not.
-        - Monitor (when there is one): ``log_prediction(features, predictions, latency_ms)``
-          for an answer, ``log_error(latency_ms, error)`` otherwise. ``features`` is the
-          request's checked rows; one row is passed 1-D (``features[0]``, a view, not a
-          copy), the form ``ModelMonitor`` stores fastest. A monitor that raises is
-          reported once in the log (a warning) and never fails the request.
-        - Log: only when ``logger.isEnabledFor(logging.INFO)`` (the line costs
-          microseconds to build: build it only if someone will read it), one
-          ``logger.info`` line holding a JSON object with ``event`` ("predict"),
-          ``request_id``, ``client``, ``rows``, ``latency_ms``, ``outcome`` and
-          ``version``; never the API key (``client`` is the key's fingerprint).
-
-        >>> latency_ms = api._record("5f3a-1", "alice", 1, api._clock() - 0.002, error=RateLimitError("slow", 1.0))
-        >>> latency_ms >= 2.0     # the request began 2 ms ago; one line was logged
-        True
-        """
-        ### BEGIN SOLUTION part=2 section="6. Logging and monitoring"
-        latency_ms = (self._clock() - started_s) * 1000.0
-        if error is None:
-            outcome = "fallback" if fallback else "ok"
-        else:
-            outcome = type(error).__name__
-        if error is None or isinstance(error, ModelUnavailableError):
-            self._recent.append((latency_ms, "unavailable" if error is not None else outcome))
-        if self.monitor is not None:
-            try:
-                if error is None:
-                    self.monitor.log_prediction(features[0] if len(features) == 1 else features, predictions,
-                                                latency_ms)
-                else:
-                    self.monitor.log_error(latency_ms, error)
-            except Exception as exc:
-                if not self._monitor_failed:
-                    self._monitor_failed = True
-                    logger.warning(json.dumps({"event": "monitor_failed", "error": f"{type(exc).__name__}: {exc}"}))
-        if logger.isEnabledFor(logging.INFO):
-            logger.info(json.dumps({"event": "predict", "request_id": request_id, "client": client, "rows": rows,
-                                    "latency_ms": round(latency_ms, 3), "outcome": outcome,
-                                    "version": self.config.version}))
-        return latency_ms
-        ### END SOLUTION
+    # --- given: one model call, through the cache (7) and the fallback (8) when they are on -------
 
     def _predict_rows(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
-        """``(outputs, used_fallback)`` for the rows of X: one model call, through the LRU cache when it is on.
+        """``(outputs, used_fallback)`` for the rows of X: through the cache (``_cached_outputs``) when
+        ``config.cache_size > 0``, else one ``_call_model``."""
+        if self.config.cache_size > 0:
+            return self._cached_outputs(X)
+        return self._call_model(X)
 
-        ``outputs`` are what ``_call_model`` returns: a classifier's
-        probabilities (rows x classes), else the model's predictions (one per row).
+    def _call_model(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``(outputs, used_fallback)``: ONE call of the model on X, or the fallback's answer when it fails.
 
-        With ``config.cache_size > 0``, a row's key is its bytes (``X[i].tobytes()``):
-        rows already in ``self._cache`` are hits (moved to the most recent
-        end), the others are misses, answered by ONE ``_call_model`` of the
-        missing rows and stored, evicting the least recently used rows beyond
-        ``cache_size``. ``cache_hits`` and ``cache_misses`` count rows. Fallback
-        answers are never cached: the cache must not remember a degraded answer.
-        Hold ``self._lock`` while touching the cache, not while the model runs.
+        ``outputs`` is the given ``_outputs(model, X, is_classifier)``: a
+        classifier's ``predict_proba(X)``, else ``predict(X)``. Each call is
+        timed on the API's clock and kept for ``health`` in ``self._recent``
+        as ``(latency_ms, kind)``, kind ``"ok"``, ``"fallback"`` or ``"unavailable"``.
 
-        >>> api = InferenceAPI(model, APIConfig(cache_size=100))
-        >>> _ = api._predict_rows(X[:3]); _ = api._predict_rows(X[:4])
-        >>> api.cache_info()
+        - A ValidationError from the model is raised as it is: the model
+          refused the client's rows (a value overflowed inside it). That is not
+          the model failing, and health does not count it.
+        - Any other exception is the model failing. Without a fallback:
+          ModelUnavailableError ``The model failed to answer (RuntimeError) and there is no fallback.``;
+          with one, ``_fall_back`` answers (or raises ModelUnavailableError).
+        """
+        started_s = self._clock()
+        try:
+            outputs, used_fallback = _outputs(self.model, X, self.is_classifier), False
+        except ValidationError:
+            raise
+        except Exception as error:
+            try:
+                if self.config.fallback_model is None:
+                    raise ModelUnavailableError(
+                        f"The model failed to answer ({type(error).__name__}) and there is no fallback."
+                    ) from error
+                outputs, used_fallback = np.asarray(self._fall_back(X, error)), True
+            except ModelUnavailableError:
+                self._recent.append(((self._clock() - started_s) * 1000.0, "unavailable"))
+                raise
+        self._recent.append(((self._clock() - started_s) * 1000.0, "fallback" if used_fallback else "ok"))
+        return outputs, used_fallback
+
+    # --- 7. Caching -------------------------------------------------------------------------------
+
+    def _cached_outputs(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
+        """``(outputs, used_fallback)`` for the rows of X, each row's outputs remembered in an LRU cache.
+
+        Called instead of ``_call_model`` when ``config.cache_size > 0``. A row
+        is known by its bytes (``X[i].tobytes()``); ``self._cache`` maps them
+        to the row's outputs, least recently used first (an ``OrderedDict``).
+        Rows found are hits, and become the most recently used; the others
+        are misses, answered by ONE ``_call_model`` of just those rows (no
+        call when every row is a hit), then remembered. Beyond
+        ``config.cache_size`` rows, the least recently used are forgotten.
+        ``outputs`` holds every row's outputs in X's order;
+        ``self.cache_hits`` and ``self.cache_misses`` count rows (``cache_info()``
+        reports them).
+
+        Never remember the fallback's answers: once the model is back, the
+        cache must not keep answering for the degraded one. Requests come
+        from many threads: hold ``self._lock`` while touching the cache and
+        its counters, but not during the model call.
+
+        >>> cached = InferenceAPI(model, APIConfig(cache_size=100))
+        >>> _ = cached.predict(X[:3]); _ = cached.predict(X[:4])
+        >>> cached.cache_info()
         {'hits': 3, 'misses': 4, 'size': 4, 'max_size': 100}
         """
         ### BEGIN SOLUTION part=2 section="7. Caching"
-        size = self.config.cache_size
-        if size == 0:
-            return self._call_model(X)
         keys = [row.tobytes() for row in X]
         found: list[Any] = []
         with self._lock:
@@ -703,78 +822,76 @@ class InferenceAPI:
             if not used_fallback:
                 for i in missing:
                     self._cache[keys[i]] = found[i]
-                while len(self._cache) > size:
+                while len(self._cache) > self.config.cache_size:
                     self._cache.popitem(last=False)
         return np.asarray(found), used_fallback
         ### END SOLUTION
 
-    def _call_model(self, X: np.ndarray) -> tuple[np.ndarray, bool]:
-        """``(outputs, used_fallback)``: ONE call of the model on X, or of the fallback when the model raises.
+    # --- 8. Falling back --------------------------------------------------------------------------
 
-        ``outputs`` is ``predict_proba(X)`` for a classifier (``self.is_classifier``:
-        labels are taken from it in ``infer``, so a NaN probability cannot hide
-        behind a label), else ``predict(X)``, as a numpy array. Numpy overflow
-        warnings are silenced (``np.errstate(all="ignore")``): ``infer`` checks
-        the outputs instead.
+    def _fall_back(self, X: np.ndarray, error: Exception) -> np.ndarray:
+        """The fallback model's outputs for X, after the model raised ``error``.
 
-        - A ValidationError from the model is raised as it is: the model refused
-          the rows (a value overflowed inside it), the client's fault, not the model's.
-        - Any other exception is the model failing: ``config.fallback_model``
-          (called the same way) answers, the answer is marked as the fallback's
-          (``used_fallback`` True) and ``self._fallback_active`` turns True
-          (health is then ``degraded``) until the model answers again. Log a
-          warning naming the model's error.
-        - No fallback, or the fallback raises too: ModelUnavailableError.
+        ``_call_model`` calls it only when ``config.fallback_model`` is set.
+        Call the fallback the way the model is called (the given ``_outputs``:
+        probabilities for a classifier). Log a warning that names the
+        model's error, ``{"event": "fallback", "error": "RuntimeError: weights missing"}``
+        (``json.dumps``): the service still answers, but someone must learn
+        that its model fails. When the fallback raises too, raise
+        ModelUnavailableError, chained to the fallback's error:
+        ``The model failed (RuntimeError) and so did its fallback (ValueError).``
 
-        >>> outputs, used_fallback = api._call_model(X[:2])
-        >>> outputs.shape, used_fallback      # a classifier: one probability per class and row
-        ((2, 2), False)
+        >>> class Broken:
+        ...     n_features_in_ = 30
+        ...     def predict(self, X):
+        ...         raise RuntimeError("weights missing")
+        >>> rescued = InferenceAPI(Broken(), APIConfig(fallback_model=model))
+        >>> rescued._fall_back(X[:2], RuntimeError("weights missing"))
+        array([1, 0])
         """
         ### BEGIN SOLUTION part=2 section="8. Falling back"
+        logger.warning(json.dumps({"event": "fallback", "error": f"{type(error).__name__}: {error}"}))
         try:
-            outputs = _outputs(self.model, X, self.is_classifier)
-            self._fallback_active = False
-            return outputs, False
-        except ValidationError:
-            raise
-        except Exception as error:
-            primary = error
-        fallback = self.config.fallback_model
-        if fallback is None:
+            return _outputs(self.config.fallback_model, X, self.is_classifier)
+        except Exception as second:
             raise ModelUnavailableError(
-                f"The model failed to answer ({type(primary).__name__}) and there is no fallback."
-            ) from primary
-        logger.warning(json.dumps({"event": "fallback", "error": f"{type(primary).__name__}: {primary}"}))
-        try:
-            outputs = _outputs(fallback, X, self.is_classifier)
-        except Exception as error:
-            raise ModelUnavailableError(
-                f"The model failed ({type(primary).__name__}) and so did its fallback ({type(error).__name__})."
-            ) from error
-        self._fallback_active = True
-        return outputs, True
+                f"The model failed ({type(error).__name__}) and so did its fallback ({type(second).__name__})."
+            ) from second
         ### END SOLUTION
 
-    def health(self) -> dict[str, Any]:
-        """``{"status", "latency_ms", "uptime_s", "version", "error_rate", "reasons"}``.
+    # --- 9. Health ----------------------------------------------------------------------------------
 
-        Probes the model with one row of zeros, called as a request calls it
-        (``_outputs``: ``predict_proba`` for a classifier). ``status`` is ``"unhealthy"``
-        when neither the model nor the fallback answers the probe;
-        ``"degraded"`` when only the fallback does, when the fallback answered
-        the last request, when the p95 latency of the recent requests is above
-        ``latency_slo_ms``, or when their error rate (model failures and
-        fallback answers) is above ``max_error_rate``; else ``"healthy"``.
-        ``latency_ms`` is that recent p95 (0.0 before any request),
-        ``uptime_s`` the seconds since the API was made, ``reasons`` one short
-        sentence per problem found.
+    def health(self) -> dict[str, Any]:
+        """``{"status", "latency_ms", "uptime_s", "version", "error_rate", "reasons"}``: can this server take traffic?
+
+        Probes the model with one row of zeros, called the way requests call
+        it (the given ``_outputs``: ``predict_proba`` for a classifier), and
+        reads the recent model calls, which the given ``_call_model`` keeps in
+        ``self._recent`` as ``(latency_ms, kind)`` pairs, kind ``"ok"``,
+        ``"fallback"`` or ``"unavailable"``.
+
+        - ``status``: ``"unhealthy"`` when neither the model nor the fallback
+          answers the probe (take this server out of rotation); else
+          ``"degraded"`` when there is any reason below; else ``"healthy"``.
+        - ``latency_ms``: the p95 latency of the recent calls; ``error_rate``:
+          the fraction of them that are not ``"ok"``; both 0.0 before any call.
+        - ``uptime_s``: the seconds since the API was made (``self._started_s``).
+        - ``reasons``: one short sentence per problem, in this order:
+          ``the model fails a probe (RuntimeError); the fallback answers`` or
+          ``the model fails a probe (RuntimeError) and nothing else answers``;
+          ``the fallback answered the last model call`` (while something answers);
+          ``p95 latency 80.0 ms is above the 50 ms SLO``;
+          ``error rate 100.0% is above 5.0%``.
+
+        >>> api.health()["status"], api.health()["reasons"]
+        ('healthy', [])
         """
         ### BEGIN SOLUTION part=2 section="9. Health"
         probe = np.zeros((1, self.n_features))
         reasons: list[str] = []
         answers = True
         try:
-            _outputs(self.model, probe, self.is_classifier)  # the call every request makes
+            _outputs(self.model, probe, self.is_classifier)
         except Exception as error:
             try:
                 if self.config.fallback_model is None:
@@ -784,11 +901,11 @@ class InferenceAPI:
             except Exception:
                 answers = False
                 reasons.append(f"the model fails a probe ({type(error).__name__}) and nothing else answers")
-        if answers and self._fallback_active:
-            reasons.append("the fallback answered the last request")
         recent = list(self._recent)
-        latency_ms = float(np.percentile([lat for lat, _ in recent], 95)) if recent else 0.0
-        error_rate = sum(outcome != "ok" for _, outcome in recent) / len(recent) if recent else 0.0
+        if answers and recent and recent[-1][1] == "fallback":
+            reasons.append("the fallback answered the last model call")
+        latency_ms = float(np.percentile([latency for latency, _ in recent], 95)) if recent else 0.0
+        error_rate = sum(kind != "ok" for _, kind in recent) / len(recent) if recent else 0.0
         if latency_ms > self.config.latency_slo_ms:
             reasons.append(f"p95 latency {latency_ms:.1f} ms is above the {self.config.latency_slo_ms:g} ms SLO")
         if error_rate > self.config.max_error_rate:
@@ -802,7 +919,7 @@ class InferenceAPI:
 _MISSING = object()  # a cache miss (None could be a prediction)
 
 
-# Given helpers of answering (sections 5 and 8).
+# Given helpers of answering (sections 6, 8 and 9).
 def _rows_not_finite(outputs: np.ndarray) -> list[int]:
     """The indices of the rows of ``outputs`` (1-D or 2-D) holding NaN or inf; none for labels."""
     if outputs.dtype.kind != "f":
@@ -816,6 +933,9 @@ def _rows_not_finite(outputs: np.ndarray) -> list[int]:
 
 
 def _outputs(model: Any, X: np.ndarray, probabilities: bool) -> np.ndarray:
-    """One call of ``model``: ``predict_proba(X)`` if ``probabilities``, else ``predict(X)``; no overflow warnings."""
+    """One call of ``model``: ``predict_proba(X)`` if ``probabilities``, else ``predict(X)``, as an array.
+
+    Numpy's overflow warnings are silenced: ``infer`` checks the outputs instead.
+    """
     with np.errstate(all="ignore"):
         return np.asarray(model.predict_proba(X) if probabilities else model.predict(X))
