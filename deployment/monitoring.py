@@ -101,9 +101,9 @@ class RowWindow:
     """The last ``capacity`` input rows and the time each was logged, in numpy arrays made once (given).
 
     A ring: row number *i* is written to slot *i* % ``capacity``, over the
-    oldest, so memory stays fixed however many rows arrive, and one row of
-    30 features is stored in well under a microsecond. ``width`` (features
-    per row) is fixed by the first rows. Not locked: the monitor's lock
+    oldest, so memory stays fixed however many rows arrive, and a request's
+    rows are copied in with one or two slice assignments, a few microseconds.
+    ``width`` (features per row) is fixed by the first rows. Not locked: the monitor's lock
     guards it.
 
     >>> window = RowWindow(capacity=2)
@@ -138,13 +138,6 @@ class RowWindow:
         that are not numbers, an array that is not 1-D or 2-D, rows with no
         values, or a width that differs from the first rows'.
         """
-        if type(features) is np.ndarray and features.ndim == 1 and features.dtype == np.float64 \
-                and len(features) == self.width:  # the common request, one float row: kept cheap
-            slot = self._written % self.capacity
-            self._values[slot] = features
-            self._time_s[slot] = time_s
-            self._written += 1
-            return 1
         rows = _as_rows(features)
         if self._values is None:
             self.width = rows.shape[1]
@@ -154,9 +147,12 @@ class RowWindow:
                 f"log_prediction: features have {rows.shape[1]} values a row, earlier rows had {self.width}."
             )
         kept = rows[-self.capacity:]
-        slots = (self._written + np.arange(len(kept))) % self.capacity
-        self._values[slots] = kept
-        self._time_s[slots] = time_s
+        start = self._written % self.capacity
+        before_end = min(len(kept), self.capacity - start)  # rows that fit before the ring wraps around
+        self._values[start:start + before_end] = kept[:before_end]
+        self._values[:len(kept) - before_end] = kept[before_end:]
+        self._time_s[start:start + before_end] = time_s
+        self._time_s[:len(kept) - before_end] = time_s
         self._written += len(kept)
         return len(rows)
 
