@@ -1,20 +1,29 @@
 """How much does serving cost? InferenceAPI and its HTTP server against the bare model, same run.
 
-    PYTHONSAFEPATH=1 PYTHONPATH=solutions .venv/bin/python benchmarks/bench_inference.py
+    PYTHONSAFEPATH=1 PYTHONPATH=solutions .venv/bin/python benchmarks/bench_inference.py [--mlflow]
 
 (a) in process, one row a call, with validation, a monitor and the JSON log
     line on: the overhead in microseconds over a bare ``model.predict`` of the
     same row (target: under 25 us);
 (b) in process, one batch of 10,000 rows: throughput as a fraction of the bare
     vectorized ``model.predict`` (target: at least 0.5);
-(c) over HTTP, one-row requests at concurrency 32: ``python -m deployment
-    serve`` with and without micro-batching, as a fraction of a bare FastAPI
-    endpoint doing the same numpy predict (target: at least 0.8); the served
-    app keeps its monitor and writes one JSON log line a request to a file. The load
-    comes from ``wrk`` when it is installed, else from several Python client
-    processes (one Python client cannot saturate a server). With ``taskset``
-    and two cores or more, the server runs on core 0 and the load on core 1,
-    so neither takes the other's core and every server meets the same load.
+(c) over HTTP, one-row requests at concurrency 32, for two models: the
+    scikit-learn ``Pipeline(StandardScaler, LogisticRegression)`` (a model
+    call costs about half a millisecond, whatever the rows) and the workbook's
+    own numpy pipeline (tens of microseconds). ``python -m deployment serve``
+    with and without micro-batching (and with ``--batch-wait-ms 1``: a
+    request waits up to a millisecond for others), against a bare FastAPI endpoint doing the
+    same predict, every server in every round; the target, for the
+    scikit-learn model: with micro-batching, throughput at least 1.5x and p99
+    latency at most 1.2x the bare endpoint's. The served app keeps its
+    monitor and writes one JSON log line a request to a file. With
+    ``--mlflow``, MLflow's ``mlflow models serve`` of the same scikit-learn
+    pipeline joins the table (installed once, in a throwaway virtual
+    environment of its own: ``mlflow_peer.py``). The load comes from ``wrk``
+    when it is installed, else from several Python client processes (one
+    Python client cannot saturate a server). With ``taskset`` and two cores or
+    more, the server runs on core 0 and the load on core 1, so neither takes
+    the other's core and every server meets the same load.
 
 Each measurement lasts a few seconds; figures vary with the machine's load,
 the ratios much less.
@@ -22,6 +31,7 @@ the ratios much less.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import logging.handlers
@@ -40,10 +50,16 @@ from typing import IO
 
 import httpx
 import numpy as np
+from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+from sklearn.pipeline import Pipeline as SklearnPipeline
+from sklearn.preprocessing import StandardScaler as SklearnStandardScaler
 
 from deployment import APIConfig, InferenceAPI, LogisticRegression, Pipeline, StandardScaler, load_dataset, save_model
 from deployment.recorder import LatencyRecorder
 from deployment.server import default_monitor
+
+sys.path.append(str(Path(__file__).resolve().parent))  # PYTHONSAFEPATH=1 leaves the script's folder out
+import mlflow_peer  # noqa: E402  (benchmarks/mlflow_peer.py)
 
 HTTP_SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", 3.0))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 5))
@@ -102,9 +118,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(command: list[str], port: int, log: IO[str]) -> subprocess.Popen:
-    """Start a server whose stderr (its log) goes to the file ``log``; wait until it answers."""
-    process = subprocess.Popen(on_core(SERVER_CORE, command), stdout=subprocess.DEVNULL, stderr=log, text=True)
+def start_server(command: list[str], port: int, log: IO[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server whose stderr (its log) goes to the file ``log``; wait until it answers (any status)."""
+    process = subprocess.Popen(on_core(SERVER_CORE, command), stdout=subprocess.DEVNULL, stderr=log, text=True,
+                               env=env)
     deadline = time.monotonic() + 120  # generous: a loaded machine imports slowly
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -205,57 +222,83 @@ def batch(model, width: int) -> None:
           "(the API also checks every value's type: no booleans, strings or None)")
 
 
-def http(model, row: list[list[float]], width: int) -> None:
+def http(models: dict[str, object], row: list[list[float]], width: int, mlflow_venv: Path | None) -> None:
     """(c) one-row requests over HTTP at CONCURRENCY: `python -m deployment serve` against a bare FastAPI app."""
     client = f"wrk, {CONCURRENCY} connections" if shutil.which("wrk") else f"4 Python client processes, {CONCURRENCY} connections"
     client += f"; server on core {SERVER_CORE}, load on core {LOAD_CORE}" if PINNED else ""
     print(f"\n== (c) one-row requests over HTTP, {ROUNDS} rounds of {HTTP_SECONDS:g} s ({client}); "
           "serve keeps its monitor and writes its JSON request log to a file")
     body = json.dumps({"instances": row})
-    figures: dict[str, list[tuple[float, float, float, int]]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        path = save_model(model, Path(folder) / "cancer.json", version="1.0.0")
-        serve = [sys.executable, "-m", "deployment", "serve", str(path), "--log-level", "info"]
-        servers = {
-            "bare FastAPI + numpy": [sys.executable, "-c", BARE_APP, str(path)],
-            "serve, micro-batching": serve,
-            "serve, no batching": serve + ["--no-micro-batching"],
-            "serve, no batching, no log": serve[:-1] + ["warning", "--no-micro-batching"],
-        }
-        for round_number in range(ROUNDS):  # every server in each round: they meet the same machine load
-            for label, command in servers.items():
-                port = free_port()
-                arguments = ["--port", str(port)] if command is not servers["bare FastAPI + numpy"] else [str(port)]
-                with open(Path(folder) / "server.log", "w") as log:
-                    process = start_server(command + arguments, port, log)
-                    try:
-                        figures.setdefault(label, []).append(measure_http(f"http://127.0.0.1:{port}/predict", body, width))
-                    finally:
-                        stop_server(process)
-    print(f"{'server':26s} {'req/s':>8s} {'ratio':>6s} {'p50 ms':>7s} {'ratio':>6s} {'p99 ms':>7s} {'ratio':>6s}  failed"
-          "   (ratios to the bare endpoint of the same round; range over the rounds)")
-    bare = figures["bare FastAPI + numpy"]
+        mlflow_python = mlflow_peer.ensure_mlflow_venv(mlflow_venv) if mlflow_venv else None
+        for model_label, model in models.items():
+            path = save_model(model, Path(folder) / "cancer.json", version="1.0.0")
+            serve = [sys.executable, "-m", "deployment", "serve", str(path), "--log-level", "info"]
+            servers: dict[str, tuple[list[str], str, dict[str, str] | None]] = {  # command, URL path, environment
+                "bare FastAPI endpoint": ([sys.executable, "-c", BARE_APP, str(path)], "/predict", None),
+                "serve, micro-batching": (serve, "/predict", None),
+                "serve, batching, 1 ms wait": (serve + ["--batch-wait-ms", "1"], "/predict", None),
+                "serve, no batching": (serve + ["--no-micro-batching"], "/predict", None),
+            }
+            if mlflow_python is not None and model_label.startswith("scikit-learn"):
+                servers["MLflow models serve"] = (["mlflow"], mlflow_peer.INVOCATIONS_PATH, None)
+            figures: dict[str, list[tuple[float, float, float, int]]] = {}
+            for _ in range(ROUNDS):  # every server in each round: they meet the same machine load
+                for label, (command, url_path, env) in servers.items():
+                    port = free_port()
+                    if label == "MLflow models serve":
+                        command, env = mlflow_peer.mlflow_serve_command(mlflow_python, Path(folder), port)
+                    elif label == "bare FastAPI endpoint":
+                        command = command + [str(port)]
+                    else:
+                        command = command + ["--port", str(port)]
+                    with open(Path(folder) / "server.log", "w") as log:
+                        process = start_server(command, port, log, env=env)
+                        try:
+                            figures.setdefault(label, []).append(
+                                measure_http(f"http://127.0.0.1:{port}{url_path}", body, width))
+                        finally:
+                            stop_server(process)
+            print_table(model_label, figures)
+
+
+def print_table(model_label: str, figures: dict[str, list[tuple[float, float, float, int]]]) -> None:
+    """One model's servers: the best round's figures, and each figure's ratio to the bare endpoint of the same round."""
+    print(f"\n{model_label}")
+    print(f"{'server':26s} {'req/s':>8s} {'ratio':>9s} {'p50 ms':>7s} {'ratio':>9s} {'p99 ms':>7s} {'ratio':>9s}  failed"
+          "   (ratios to the bare endpoint of the same round: their range over the rounds)")
+    bare = figures["bare FastAPI endpoint"]
     for label, rounds in figures.items():
-        rps = [r[0] / b[0] for r, b in zip(rounds, bare)]
-        p50 = [r[1] / b[1] for r, b in zip(rounds, bare)]
-        p99 = [r[2] / b[2] for r, b in zip(rounds, bare)]
+        ranges = [(min(ratios), max(ratios)) for ratios in
+                  ([r[i] / b[i] for r, b in zip(rounds, bare)] for i in range(3))]
         best = max(rounds, key=lambda r: r[0])
-        print(f"{label:26s} {best[0]:8,.0f} {min(rps):.2f}-{max(rps):.2f} {best[1]:7.2f} {min(p50):.2f}-{max(p50):.2f} "
-              f"{best[2]:7.2f} {min(p99):.2f}-{max(p99):.2f}  {sum(r[3] for r in rounds)}")
-    batched = figures["serve, micro-batching"]
-    ratios = [(r[0] / b[0], r[2] / b[2]) for r, b in zip(batched, bare)]
+        print(f"{label:26s} {best[0]:8,.0f} {ranges[0][0]:4.2f}-{ranges[0][1]:4.2f} {best[1]:7.2f} "
+              f"{ranges[1][0]:4.2f}-{ranges[1][1]:4.2f} {best[2]:7.2f} {ranges[2][0]:4.2f}-{ranges[2][1]:4.2f}  "
+              f"{sum(r[3] for r in rounds)}")
+    ratios = [(r[0] / b[0], r[2] / b[2]) for r, b in zip(figures["serve, micro-batching"], bare)]
     met = sum(rps >= 1.5 and p99 <= 1.2 for rps, p99 in ratios)
     print(f"micro-batching target (throughput >= 1.5x and p99 <= 1.2x the bare endpoint's): met in {met} of "
           f"{len(ratios)} rounds")
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mlflow", action="store_true",
+                        help="add MLflow's `models serve` to the HTTP table (installs MLflow in a throwaway venv)")
+    parser.add_argument("--mlflow-venv", type=Path, default=Path(tempfile.gettempdir()) / "bench-mlflow-venv",
+                        help="where that venv lives (made on first use; default: %(default)s)")
+    args = parser.parse_args()
     data = load_dataset("breast_cancer", seed=0)
-    model = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(data.X_train, data.y_train)
+    workbook_model = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(
+        data.X_train, data.y_train)
+    sklearn_model = SklearnPipeline([("scale", SklearnStandardScaler()),
+                                     ("model", SklearnLogisticRegression(max_iter=1000))]).fit(data.X_train, data.y_train)
     row = data.X_test[:1].tolist()
-    one_row(model, row)
-    batch(model, data.n_features)
-    http(model, row, data.n_features)
+    one_row(workbook_model, row)
+    batch(workbook_model, data.n_features)
+    http({"scikit-learn Pipeline(StandardScaler, LogisticRegression)": sklearn_model,
+          "the workbook's numpy Pipeline(StandardScaler, LogisticRegression)": workbook_model},
+         row, data.n_features, args.mlflow_venv if args.mlflow else None)
     return 0
 
 
