@@ -246,6 +246,15 @@ def create_app(
     def workbook_answer(outcome: dict[str, Any]) -> Response:
         return json_response(dict(outcome, timestamp=utc_timestamp(outcome["timestamp"])))
 
+    async def answer_rows(request: Request, caller: Caller) -> Response:
+        """A ``{"instances": rows}`` or ``{"inputs": rows}`` body, predicted and answered as ``/predict`` answers."""
+        document = await read_document(request, caller)
+        try:
+            instances = kserve_instances(document)
+        except ValidationError as error:
+            raise api.refuse(caller, error) from None
+        return workbook_answer(await answer(caller, instances))
+
     rows = rows_schema(api.n_features, api.config.max_batch_size)
     example_row = [0.0] * api.n_features
     instances_body = request_body({"type": "object", "required": ["instances"], "additionalProperties": False,
@@ -262,12 +271,7 @@ def create_app(
               openapi_extra={"requestBody": instances_body},
               responses={200: {"model": Prediction, "description": "One prediction per row"}, **predict_errors})
     async def predict(request: Request, caller: Caller = Depends(caller_of)) -> Response:
-        document = await read_document(request, caller)
-        try:
-            instances = kserve_instances(document)
-        except ValidationError as error:
-            raise api.refuse(caller, error) from None
-        return workbook_answer(await answer(caller, instances))
+        return await answer_rows(request, caller)
 
     @app.post("/predict_proba", summary="A classifier's probabilities, one list per row", tags=["workbook"],
               openapi_extra={"requestBody": instances_body},
@@ -328,12 +332,7 @@ def create_app(
     async def kserve_predict(request: Request, model_name: str = model_name_parameter,
                              caller: Caller = Depends(caller_of)) -> Response:
         check_name(caller, model_name)
-        document = await read_document(request, caller)
-        try:
-            instances = kserve_instances(document)
-        except ValidationError as error:
-            raise api.refuse(caller, error) from None
-        return workbook_answer(await answer(caller, instances))
+        return await answer_rows(request, caller)
 
     @app.post("/v1/models/{model_name:model_name}:explain", summary="Explain (KServe V1): not implemented here",
               tags=["KServe V1"], responses=error_responses(404, 501))
