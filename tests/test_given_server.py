@@ -6,6 +6,10 @@ import asyncio
 import io
 import json
 import logging
+import queue
+import threading
+import time
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -24,6 +28,8 @@ from deployment import (
 )
 from deployment.inference import BatchTooLargeError, ModelUnavailableError
 from deployment.loadtest import run_load_test
+from deployment import logs
+from deployment.logs import BatchingQueueListener
 from deployment.recorder import LatencyRecorder
 from deployment.server import BackgroundServer, create_app, default_monitor, error_response, log_requests
 
@@ -211,6 +217,54 @@ def test_log_requests_writes_one_json_line_a_request_from_a_queue_thread():
         package_logger.handlers, package_logger.level, package_logger.propagate = saved
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["event"], line["outcome"], line["rows"]) for line in lines] == [("predict", "ValidationError", 0)] * 3
+
+
+def _record(message: str) -> logging.LogRecord:
+    return logging.LogRecord("deployment.inference", logging.INFO, __file__, 1, message, None, None)
+
+
+def test_the_log_writer_takes_a_waiting_record_at_once(monkeypatch):
+    records = queue.SimpleQueue()
+    records.put(_record("first"))
+    pauses = []
+    monkeypatch.setattr(logs, "time", SimpleNamespace(sleep=pauses.append))
+    assert BatchingQueueListener(records).dequeue(True).getMessage() == "first"
+    assert pauses == []
+
+
+def test_the_log_writer_finding_no_record_pauses_once_and_takes_what_arrived_meanwhile(monkeypatch):
+    records = queue.SimpleQueue()
+    listener = BatchingQueueListener(records)
+
+    def records_arrive_during_the_pause(seconds: float) -> None:
+        assert seconds == listener.pause_s == 0.010
+        for number in range(3):
+            records.put(_record(f"line {number}"))
+
+    monkeypatch.setattr(logs, "time", SimpleNamespace(sleep=records_arrive_during_the_pause))
+    late = threading.Timer(1.0, records.put, [_record("late")])  # a writer that never pauses gets this one
+    late.start()
+    try:
+        assert listener.dequeue(True).getMessage() == "line 0"
+        assert [listener.dequeue(True).getMessage() for _ in range(2)] == ["line 1", "line 2"]  # no pause: waiting
+    finally:
+        late.cancel()
+
+
+def test_a_logged_line_is_written_within_a_second_without_stopping_the_writer():
+    stream = io.StringIO()
+    package_logger = logging.getLogger("deployment")
+    saved = package_logger.handlers[:], package_logger.level, package_logger.propagate
+    listener = log_requests("info", stream)
+    try:
+        logging.getLogger("deployment.inference").info('{"event": "predict"}')
+        deadline = time.monotonic() + 1.0
+        while not stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert stream.getvalue() == '{"event": "predict"}\n'
+    finally:
+        listener.stop()
+        package_logger.handlers, package_logger.level, package_logger.propagate = saved
 
 
 def test_default_monitor_falls_back_to_the_recorder_only_when_part3_is_not_written(monkeypatch, caplog):
