@@ -219,6 +219,38 @@ def test_log_requests_writes_one_json_line_a_request_from_a_queue_thread():
     assert [(line["event"], line["outcome"], line["rows"]) for line in lines] == [("predict", "ValidationError", 0)] * 3
 
 
+class RecordingModel:
+    """MODEL, writing "model" in ``events`` at each call."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events, self.n_features_in_, self.classes_ = events, MODEL.n_features_in_, MODEL.classes_
+
+    def predict(self, X):
+        self.events.append("model")
+        return MODEL.predict(X)
+
+    def predict_proba(self, X):
+        self.events.append("model")
+        return MODEL.predict_proba(X)
+
+
+@pytest.mark.parametrize("micro_batching, rows", [(False, 1), (True, 2)])
+def test_a_request_answered_alone_lets_the_event_loop_turn_before_its_model_call(micro_batching, rows):
+    events: list[str] = []
+    api = InferenceAPI(RecordingModel(events), APIConfig())
+    admit = api.admit
+    api.admit = lambda *args, **kwargs: events.append("admit") or admit(*args, **kwargs)
+    app = create_app(api, micro_batching=micro_batching)
+    body = {"instances": CANCER.X_test[:rows, :4].tolist()}
+
+    async def two_requests():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            return await asyncio.gather(http.post("/predict", json=body), http.post("/predict", json=body))
+
+    assert [response.status_code for response in asyncio.run(two_requests())] == [200, 200]
+    assert events == ["admit", "admit", "model", "model"]  # the second request was read before the first's model call
+
+
 def _record(message: str) -> logging.LogRecord:
     return logging.LogRecord("deployment.inference", logging.INFO, __file__, 1, message, None, None)
 
