@@ -240,8 +240,8 @@ def create_app(
         if batcher is not None and method == "predict" and len(admitted.X) == 1:
             return await batcher.submit(admitted)
         # Answered alone, the model holds the event loop for its whole call. Letting the loop turn
-        # once first (asyncio.sleep(0), asyncio's documented way) keeps uvloop from serving some
-        # connections far later than others under load (MagicStack/uvloop#123).
+        # once first (asyncio.sleep(0), asyncio's documented way) makes uvloop serve the connections
+        # more evenly under load: a shorter tail (see MagicStack/uvloop#123).
         await asyncio.sleep(0)
         outcome = api.infer([admitted], method=method)[0]
         if isinstance(outcome, BaseException):
