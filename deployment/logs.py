@@ -11,10 +11,11 @@ message alone, since each message is a JSON object already.
 A listener blocked on an empty queue is woken by every record, and on a
 server pinned to one core each wake-up takes the core from the event loop
 (measured: the loop lost its core about three times a request, an eighth
-of the throughput of a server answering one request at a time). So ``BatchingQueueListener``
-waits ``pause_s`` (10 ms) whenever the queue is empty, then writes every
-record that arrived meanwhile: a line appears at most 10 ms late, and the
-loop is interrupted about a hundred times a second instead of once a request.
+of the throughput of a server answering one request at a time). So
+``BatchingQueueListener`` waits ``pause_s`` (10 ms) whenever the queue is
+empty, then writes every record that arrived meanwhile: a line appears at
+most 10 ms late, and the loop is interrupted about a hundred times a
+second instead of once a request.
 
 >>> import io
 >>> listener = log_requests("info", stream=io.StringIO())
