@@ -57,6 +57,7 @@ to N times its rate); only ``/metrics`` is summed over the workers.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gc
 import json
 import logging
@@ -495,9 +496,13 @@ SERVE_OPTIONS_VARIABLE = "DEPLOYMENT_SERVE_OPTIONS"
 
 
 def app_from_environment() -> FastAPI:
-    """``build_app`` with the options ``python -m deployment serve --workers N`` put in the environment."""
+    """``build_app`` with the options ``python -m deployment serve --workers N`` put in the environment.
+
+    The worker's request log is written to the end: its listener is stopped
+    (writing what is still queued) when the worker process exits.
+    """
     options = json.loads(os.environ[SERVE_OPTIONS_VARIABLE])
-    log_requests(options.pop("log_level", "info"))
+    atexit.register(log_requests(options.pop("log_level", "info")).stop)
     key_file = options.pop("signing_key_file", None)
     limits = ServerLimits(**options.pop("limits", {}))
     signing_key = Path(key_file).read_bytes().strip() if key_file else None

@@ -8,6 +8,7 @@ those parts are written).
 from __future__ import annotations
 
 import ast
+import json
 import math
 import os
 import re
@@ -419,6 +420,23 @@ def test_serve_with_two_workers_reports_every_request_on_every_scrape(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_worker_writes_the_log_lines_still_queued_when_it_exits(tmp_path):
+    from deployment.server import SERVE_OPTIONS_VARIABLE
+
+    options = {"model_path": str(_saved_model(tmp_path)), "log_level": "info"}
+    worker = textwrap.dedent("""
+        import logging, time
+        from deployment.server import app_from_environment
+        app_from_environment()                 # what each `serve --workers N` process runs first
+        time.sleep(0.1)                        # the log writer is now waiting for lines
+        logging.getLogger("deployment.inference").info('{"event": "last"}')
+    """)  # ...and the process ends at once, the line still queued
+    result = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, SERVE_OPTIONS_VARIABLE: json.dumps(options)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '{"event": "last"}' in result.stderr.splitlines()
 
 
 # --- KS p-values: scipy's own, from its public API ----------------------------------------------
