@@ -237,6 +237,9 @@ def http(models: dict[str, object], row: list[list[float]], width: int, mlflow_v
     client += f"; server on core {SERVER_CORE}, load on core {LOAD_CORE}" if PINNED else ""
     print(f"\n== (c) one-row requests over HTTP, {ROUNDS} rounds of {HTTP_SECONDS:g} s ({client}); "
           "serve keeps its monitor and writes its JSON request log to a file")
+    if not shutil.which("wrk"):
+        print("WARNING: without wrk, the Python clients reach a few hundred requests a second: they, not the "
+              "servers, set the figures below, and the ratios say little. Install wrk (apt-get install wrk).")
     body = json.dumps({"instances": row})
     with tempfile.TemporaryDirectory() as folder:
         mlflow_python = mlflow_peer.ensure_mlflow_venv(mlflow_venv) if mlflow_venv else None
