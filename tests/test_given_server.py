@@ -29,7 +29,6 @@ from deployment import (
 from deployment.inference import BatchTooLargeError, ModelUnavailableError
 from deployment.loadtest import run_load_test
 from deployment import logs
-from deployment.logs import BatchingQueueListener
 from deployment.recorder import LatencyRecorder
 from deployment.server import BackgroundServer, create_app, default_monitor, error_response, log_requests
 
@@ -201,20 +200,25 @@ def test_a_classifiers_fallback_must_be_a_classifier_with_the_same_classes():
         InferenceAPI(MODEL, APIConfig(fallback_model=regressor))
 
 
-def test_log_requests_writes_one_json_line_a_request_from_a_queue_thread():
-    stream = io.StringIO()
+@pytest.fixture
+def package_log_restored():
+    """``log_requests`` sets the ``deployment`` logger for the whole process: put it back after the test."""
     package_logger = logging.getLogger("deployment")
     saved = package_logger.handlers[:], package_logger.level, package_logger.propagate
-    try:
-        listener = log_requests("info", stream)
-        log_requests("info", stream).stop()  # a second call replaces the first: no line is written twice
-        listener = log_requests("info", stream)
-        with BackgroundServer(create_app(InferenceAPI(MODEL, APIConfig()), monitor=LatencyRecorder())) as running:
-            for _ in range(3):  # refused: the body is not JSON
-                assert httpx.post(running.url + "/predict", content=b"{").status_code == 400
-        listener.stop()
-    finally:
-        package_logger.handlers, package_logger.level, package_logger.propagate = saved
+    yield
+    package_logger.handlers, package_logger.level, package_logger.propagate = saved
+
+
+def test_log_requests_writes_one_json_line_a_request_from_a_queue_thread(package_log_restored):
+    stream = io.StringIO()
+    first = log_requests("info", stream)
+    log_requests("info", stream).stop()  # a second call replaces the first: no line is written twice
+    listener = log_requests("info", stream)
+    with BackgroundServer(create_app(InferenceAPI(MODEL, APIConfig()), monitor=LatencyRecorder())) as running:
+        for _ in range(3):  # refused: the body is not JSON
+            assert httpx.post(running.url + "/predict", content=b"{").status_code == 400
+    listener.stop()
+    first.stop()  # still running: it writes only what reached its own queue
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["event"], line["outcome"], line["rows"]) for line in lines] == [("predict", "ValidationError", 0)] * 3
 
@@ -260,13 +264,13 @@ def test_the_log_writer_takes_a_waiting_record_at_once(monkeypatch):
     records.put(_record("first"))
     pauses = []
     monkeypatch.setattr(logs, "time", SimpleNamespace(sleep=pauses.append))
-    assert BatchingQueueListener(records).dequeue(True).getMessage() == "first"
+    assert logs.BatchingQueueListener(records).dequeue(True).getMessage() == "first"
     assert pauses == []
 
 
 def test_the_log_writer_finding_no_record_pauses_once_and_takes_what_arrived_meanwhile(monkeypatch):
     records = queue.SimpleQueue()
-    listener = BatchingQueueListener(records)
+    listener = logs.BatchingQueueListener(records)
 
     def records_arrive_during_the_pause(seconds: float) -> None:
         assert seconds == listener.pause_s == 0.010
@@ -283,10 +287,8 @@ def test_the_log_writer_finding_no_record_pauses_once_and_takes_what_arrived_mea
         late.cancel()
 
 
-def test_a_logged_line_is_written_within_a_second_without_stopping_the_writer():
+def test_a_logged_line_is_written_within_a_second_without_stopping_the_writer(package_log_restored):
     stream = io.StringIO()
-    package_logger = logging.getLogger("deployment")
-    saved = package_logger.handlers[:], package_logger.level, package_logger.propagate
     listener = log_requests("info", stream)
     try:
         logging.getLogger("deployment.inference").info('{"event": "predict"}')
@@ -296,7 +298,6 @@ def test_a_logged_line_is_written_within_a_second_without_stopping_the_writer():
         assert stream.getvalue() == '{"event": "predict"}\n'
     finally:
         listener.stop()
-        package_logger.handlers, package_logger.level, package_logger.propagate = saved
 
 
 def test_default_monitor_falls_back_to_the_recorder_only_when_part3_is_not_written(monkeypatch, caplog):

@@ -103,8 +103,8 @@ class RowWindow:
     A ring: row number *i* is written to slot *i* % ``capacity``, over the
     oldest, so memory stays fixed however many rows arrive, and a request's
     rows are copied in with one or two slice assignments, a few microseconds.
-    ``width`` (features per row) is fixed by the first rows. Not locked: the monitor's lock
-    guards it.
+    ``width`` (features per row) is fixed by the first rows. Not locked: the
+    monitor's lock guards it.
 
     >>> window = RowWindow(capacity=2)
     >>> for value in (1.0, 2.0, 3.0):
